@@ -5,7 +5,7 @@ What is written under --out (default: <repo>/tests/fixtures):
 
   gemma4/<name>/    tiny random checkpoints saved by transformers' save_pretrained, plus
                     expected.json (tensor names/dtypes/shapes read back from the saved files,
-                    parameter counts by component) and golden.safetensors (ids, logits,
+                    parameter counts by component) and golden/golden.safetensors (ids, logits,
                     hidden_states of an fp32 eager reload of the saved checkpoint):
       all_features  Gemma4ForCausalLM, fp32, every text code path (docs/gemma4-text.md §16)
       e_style       Gemma4ForCausalLM, bf16, PLE + KV sharing + double-wide MLP
@@ -172,8 +172,6 @@ def read_saved_tensors(directory):
     Keys and shapes come from safe_open; the dtype string ("F32", "BF16", ...) from the file header."""
     out = {}
     for f in sorted(directory.glob("*.safetensors")):
-        if f.name == "golden.safetensors":
-            continue
         with open(f, "rb") as fh:
             header = json.loads(fh.read(int.from_bytes(fh.read(8), "little")))
         with safe_open(str(f), framework="pt") as h:
@@ -285,8 +283,10 @@ def make_tiny(out_root, name, towers=True):
     n_layers = text_kw["num_hidden_layers"]
     assert logits.shape == (SEQ_LEN, text_kw["vocab_size"]), logits.shape
     assert hidden.shape == (n_layers + 1, SEQ_LEN, text_kw["hidden_size"]), hidden.shape
+    # Goldens live in a subfolder so the checkpoint directory holds only what save_pretrained wrote.
+    (d / "golden").mkdir(exist_ok=True)
     save_file({"ids": ids.contiguous(), "logits": logits, "hidden_states": hidden},
-              str(d / "golden.safetensors"))
+              str(d / "golden" / "golden.safetensors"))
 
     saved_cfg = json.loads((d / "config.json").read_text())
     saved_text_cfg = saved_cfg.get("text_config", saved_cfg)
@@ -304,7 +304,7 @@ def make_tiny(out_root, name, towers=True):
                                   "ple_table_params", "embed_tokens_params", "vision_params",
                                   "audio_params", "embed_vision_params", "embed_audio_params",
                                   "total_params")},
-        "golden": {"ids": ids.tolist(), "file": "golden.safetensors", "seq_len": SEQ_LEN,
+        "golden": {"ids": ids.tolist(), "file": "golden/golden.safetensors", "seq_len": SEQ_LEN,
                    "reload": "from_pretrained(dtype=float32, attn_implementation='eager')",
                    "max_abs_logit": logits.abs().max().item(),
                    "sliding_window": text_kw["sliding_window"],

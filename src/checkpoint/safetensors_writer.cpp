@@ -43,6 +43,7 @@ void SafetensorsWriter::add(const std::string& name, DType dtype, const Shape& s
 void SafetensorsWriter::add_streamed(const std::string& name, DType dtype, const Shape& shape,
                                      const std::function<void(const Sink&)>& produce) {
   if (finished_) throw Error("writer already finished", {.file = out_dir_.string(), .tensor = name});
+  if (broken_) throw Error("an earlier tensor failed to write; start over", {.file = out_dir_.string(), .tensor = name});
   if (name.empty() || name == "__metadata__")
     throw Error("invalid tensor name", {.file = out_dir_.string(), .tensor = name});
   if (shard_of_.count(name)) throw Error("tensor added twice", {.file = out_dir_.string(), .tensor = name});
@@ -51,6 +52,7 @@ void SafetensorsWriter::add_streamed(const std::string& name, DType dtype, const
     open_shard();
   Shard& s = shards_.back();
   std::uint64_t written = 0;
+  broken_ = true;  // until this tensor is completely written
   produce([&](std::span<const std::byte> piece) {
     written += piece.size();
     if (written > nbytes)
@@ -64,6 +66,7 @@ void SafetensorsWriter::add_streamed(const std::string& name, DType dtype, const
                             dtype_name(dtype), nbytes),
                 {.file = out_dir_.string(), .tensor = name});
   if (!data_out_) throw Error("write failed (disk full?)", {.file = s.data_tmp.string(), .tensor = name});
+  broken_ = false;
   s.entries.push_back({name, dtype, shape, s.bytes, s.bytes + nbytes});
   s.bytes += nbytes;
   shard_of_[name] = shards_.size() - 1;
@@ -71,6 +74,7 @@ void SafetensorsWriter::add_streamed(const std::string& name, DType dtype, const
 
 std::vector<fs::path> SafetensorsWriter::finish() {
   if (finished_) throw Error("writer already finished", {.file = out_dir_.string()});
+  if (broken_) throw Error("an earlier tensor failed to write; nothing was finished", {.file = out_dir_.string()});
   if (shards_.empty()) open_shard();  // an empty checkpoint is still a valid file
   data_out_.close();
   const std::size_t n_shards = shards_.size();

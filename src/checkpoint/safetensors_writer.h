@@ -65,6 +65,7 @@ class SafetensorsWriter {
   std::ofstream data_out_;
   std::map<std::string, std::size_t> shard_of_;  // tensor -> shard index
   bool finished_ = false;
+  bool broken_ = false;  // a failed add leaves partial bytes behind: refuse further use
 };
 
 }  // namespace qg

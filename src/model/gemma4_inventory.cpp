@@ -45,20 +45,34 @@ Gemma4Inventory inventory_from_weights(const Gemma4Weights& weights, const Gemma
   return inv;
 }
 
+namespace {
+// The safetensors dtype a config's "dtype"/"torch_dtype" names; BF16 (Gemma's release dtype) otherwise.
+DType storage_dtype(const std::string& config_dtype) {
+  if (config_dtype == "float32") return DType::kF32;
+  if (config_dtype == "float16") return DType::kF16;
+  return DType::kBF16;
+}
+}  // namespace
+
 Gemma4Inventory inventory_from_config(const Gemma4Config& config) {
   Gemma4Inventory inv;
+  const DType dtype = storage_dtype(config.dtype);
+  inv.estimated_dtype = std::string(dtype_name(dtype));
   for (const WeightSpec& spec : gemma4_text_weight_specs(config.text)) {
     auto& s = inv.components["text." + std::string(component_name(spec.component))];
     s.params += shape_numel(spec.shape);
     s.tensors += 1;
     add_text(inv, spec);
   }
+  // layer_scalar is float too; every text and tower tensor is stored in the one dtype.
+  for (auto& [_, s] : inv.components) s.bytes_by_dtype[inv.estimated_dtype] = static_cast<std::uint64_t>(s.params) * dtype_size(dtype);
   const TowerCounts towers = gemma4_tower_counts(config);
   auto put = [&](const char* name, const std::optional<TowerCount>& t) {
     if (!t) return;
     auto& s = inv.components[name];
     s.params = t->params;
     s.tensors = t->tensors;
+    s.bytes_by_dtype[inv.estimated_dtype] = static_cast<std::uint64_t>(t->params) * dtype_size(dtype);
   };
   put("vision", towers.vision);
   put("audio", towers.audio);

@@ -17,12 +17,15 @@ namespace qg {
 struct ComponentStats {
   std::int64_t params = 0;   // elements
   std::int64_t tensors = 0;
-  std::map<std::string, std::uint64_t> bytes_by_dtype;  // measured; empty when computed from a config
+  // Measured from the files; from a bare config, an estimate at the config's dtype (see estimated_dtype).
+  std::map<std::string, std::uint64_t> bytes_by_dtype;
   std::uint64_t bytes() const;
 };
 
 struct Gemma4Inventory {
   bool from_weights = false;
+  // From a bare config: the dtype the byte estimate assumes (config "dtype", BF16 when it names none).
+  std::string estimated_dtype;
   // "text.matmul", "text.token_embedding", "text.ple_table", "text.norm", "text.layer_scalar", "text.lm_head",
   // "vision", "audio", "embed_vision", "embed_audio", "unused.lm_head_tied_duplicate", "unused.kv_shared_unused"
   std::map<std::string, ComponentStats> components;

@@ -73,6 +73,8 @@ std::vector<WeightSpec> gemma4_text_weight_specs(const Gemma4TextConfig& c) {
   return s;
 }
 
+std::vector<float> weight_to_f32(const BoundWeight& weight) { return to_f32(weight.view); }
+
 const TensorView& Gemma4Weights::get(const std::string& name) const {
   auto it = by_name.find(name);
   if (it == by_name.end()) throw Error("not bound (not implied by the config)", {.tensor = name});

@@ -56,6 +56,11 @@ struct Gemma4Weights {
   const TensorView& get(const std::string& name) const;  // relative name; throws when unbound
 };
 
+// The weight as fp32 [shape], row-major, whatever its storage: BF16/F16/F32 are widened exactly;
+// quantized matmuls (compressed-tensors, once the quant layer binds them) are dequantized here. The
+// forward passes call this one function layer by layer, so no full fp32 copy of a model is needed.
+std::vector<float> weight_to_f32(const BoundWeight& weight);
+
 // Throws qg::Error naming the checkpoint file and tensor for a missing, misshapen, wrongly typed or
 // unexpected tensor.
 Gemma4Weights bind_gemma4_weights(const Checkpoint& checkpoint, const Gemma4Config& config);

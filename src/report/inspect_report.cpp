@@ -86,7 +86,8 @@ std::string inspect_text(const ModelInspection& m) {
 
   const Gemma4Inventory& inv = m.inventory;
   o += fmt::format("\nParameters by component{}\n", m.has_weights ? " (measured from the weights)" : " (from config.json)");
-  o += fmt::format("  {:<46} {:>17} {:>8}  {}\n", "component", "elements", "tensors", m.has_weights ? "bytes by dtype" : "");
+  o += fmt::format("  {:<46} {:>17} {:>8}  {}\n", "component", "elements", "tensors",
+                   m.has_weights ? "bytes by dtype" : "bytes if stored as " + inv.estimated_dtype + " (estimate)");
   for (const auto& row : kRows) {
     auto it = inv.components.find(row.key);
     if (it == inv.components.end()) continue;
@@ -105,11 +106,12 @@ std::string inspect_text(const ModelInspection& m) {
   if (m.config.has_vision && !inv.vision_params) o += "  vision tower: size not known\n";
   if (m.config.has_audio && !inv.audio_params) o += "  audio tower: size not known\n";
 
-  if (m.has_weights) {
+  {
     std::map<std::string, std::uint64_t> by_dtype;
     for (const auto& [_, s] : inv.components)
       for (const auto& [d, b] : s.bytes_by_dtype) by_dtype[d] += b;
-    o += "\nBytes on disk by dtype (tensor data)\n";
+    o += m.has_weights ? "\nBytes on disk by dtype (tensor data)\n"
+                       : "\nEstimated bytes on disk by dtype (tensor data, before a download)\n";
     for (const auto& [d, b] : by_dtype) o += fmt::format("  {:<8} {:>16} ({})\n", d, group_digits(static_cast<std::int64_t>(b)), human_bytes(b));
   }
   for (const auto& w : m.warnings) o += fmt::format("warning: {}\n", w);
@@ -129,6 +131,7 @@ nlohmann::json inspect_json(const ModelInspection& m, const std::vector<std::str
            {{"path", m.path},
             {"config", m.config_path},
             {"has_weights", m.has_weights},
+            {"bytes_estimated_as", m.has_weights ? nlohmann::json() : nlohmann::json(m.inventory.estimated_dtype)},
             {"files", files},
             {"index", m.index_path},
             {"file_bytes", m.file_bytes},

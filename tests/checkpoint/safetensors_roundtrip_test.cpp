@@ -79,10 +79,13 @@ TEST_CASE("streamed tensors must produce exactly their byte count", "[checkpoint
   w.add_streamed("ok", DType::kF32, Shape{2, 4}, [&](const SafetensorsWriter::Sink& sink) {
     for (int i = 0; i < 4; ++i) sink(piece);  // 4 x 8 bytes = 2*4 floats
   });
+  qg::test::require_error([&] { w.add("ok", DType::kF32, Shape{1}, pattern(4, 0)); }, "", "ok", "added twice");
   qg::test::require_error(
       [&] { w.add_streamed("short", DType::kF32, Shape{4}, [&](const SafetensorsWriter::Sink& sink) { sink(piece); }); },
       "", "short", "producer wrote 8 bytes");
-  qg::test::require_error([&] { w.add("ok", DType::kF32, Shape{1}, pattern(4, 0)); }, "", "ok", "added twice");
+  // After a failed tensor the data file holds stray bytes: the writer refuses to go on or finish.
+  qg::test::require_error([&] { w.add("next", DType::kU8, Shape{1}, pattern(1, 0)); }, "", "next", "earlier tensor failed");
+  qg::test::require_error([&] { w.finish(); }, "", "", "nothing was finished");
 }
 
 TEST_CASE("an abandoned writer leaves no files behind", "[checkpoint]") {

@@ -21,6 +21,10 @@ class SafetensorsFile {
   // A view of `name`; throws qg::Error naming file and tensor when it is absent.
   TensorView view(const std::string& name) const;
   TensorView view(const SafetensorsEntry& entry) const;
+  // Drops the tensor's pages from the resident set once a streaming pass is done with it.
+  void release(const SafetensorsEntry& entry) const noexcept {
+    file_.release(header_.data_offset + entry.begin, entry.end - entry.begin);
+  }
 
  private:
   MappedFile file_;

@@ -21,6 +21,7 @@ int main(int argc, char** argv) {
     runners[app.get_subcommands({}).back()] = std::move(runner);
   };
   add(qg::cli::register_inspect);
+  add(qg::cli::register_tokenize);
 
   try {
     app.parse(argc, argv);

@@ -42,6 +42,29 @@ QG_HD std::uint16_t f32_to_bf16(float f) {
   return static_cast<std::uint16_t>(bits >> 16);
 }
 
+// fp32 -> IEEE binary16, round to nearest even (overflow to inf, subnormals kept), as torch's `.half()`.
+QG_HD std::uint16_t f32_to_f16(float f) {
+  const std::uint32_t bits = f32_to_bits(f);
+  const std::uint32_t sign = (bits >> 16) & 0x8000u;
+  const std::uint32_t abs = bits & 0x7fffffffu;
+  if (abs > 0x7f800000u) return static_cast<std::uint16_t>(sign | 0x7e00u);  // NaN
+  if (abs >= 0x477ff000u) return static_cast<std::uint16_t>(sign | 0x7c00u);  // >= 65520 rounds to inf
+  if (abs < 0x38800000u) {
+    // Result is subnormal (or zero): value = abs_value / 2^-24, rounded half to even.
+    const float v = bits_to_f32(abs) * 16777216.0f;  // exact scaling by 2^24
+    std::uint32_t m = static_cast<std::uint32_t>(v);
+    const float rem = v - static_cast<float>(m);
+    if (rem > 0.5f || (rem == 0.5f && (m & 1u))) ++m;
+    return static_cast<std::uint16_t>(sign | m);
+  }
+  std::uint32_t r = abs - 0x38000000u;  // rebias exponent 127 -> 15
+  r += 0xfffu + ((r >> 13) & 1u);
+  return static_cast<std::uint16_t>(sign | (r >> 13));
+}
+
+// Round-trips through the narrow format: the value torch would hold after `.to(bfloat16/float16)`.
+QG_HD float round_bf16(float f) { return bf16_to_f32(f32_to_bf16(f)); }
+
 // IEEE binary16 -> fp32, subnormals, infinities and NaN included.
 QG_HD float f16_to_f32(std::uint16_t h) {
   const std::uint32_t sign = (h & 0x8000u) << 16;
@@ -56,6 +79,8 @@ QG_HD float f16_to_f32(std::uint16_t h) {
   }
   return bits_to_f32(sign | ((exp + 112u) << 23) | (mant << 13));
 }
+
+QG_HD float round_f16(float f) { return f16_to_f32(f32_to_f16(f)); }
 
 // float8_e4m3fn (bias 7, no infinities; S.1111.111 is NaN), as torch.float8_e4m3fn.
 QG_HD float f8e4m3_to_f32(std::uint8_t b) {

@@ -316,7 +316,8 @@ Gemma4Config parse_gemma4_config(const json& config, const std::string& source) 
     for (const char* key : {"dtype", "torch_dtype"})
       if (config["text_config"].contains(key) && config["text_config"][key].is_string())
         out.dtype = config["text_config"][key].get<std::string>();
-  out.has_quantization_config = config.contains("quantization_config");
+  out.has_quantization_config = config.contains("quantization_config") && !config["quantization_config"].is_null();
+  if (out.has_quantization_config) out.quantization_config = config["quantization_config"];
   return out;
 }
 

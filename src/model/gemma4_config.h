@@ -81,6 +81,7 @@ struct Gemma4Config {
   nlohmann::json audio_config;
   std::string dtype;             // "dtype" / "torch_dtype" when present
   bool has_quantization_config = false;
+  nlohmann::json quantization_config;  // raw, parsed by the quant layer when weights are bound
 };
 
 // Throws qg::Error naming `source` (the config.json path) for an unknown model_type or architecture,

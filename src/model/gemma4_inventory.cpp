@@ -27,9 +27,26 @@ Gemma4Inventory inventory_from_weights(const Gemma4Weights& weights, const Gemma
   inv.from_weights = true;
   for (const auto& w : weights.weights) {
     auto& s = inv.components["text." + std::string(component_name(w.spec.component))];
-    s.params += w.view.numel();
-    s.tensors += 1;
-    s.bytes_by_dtype[std::string(dtype_name(w.view.dtype))] += w.view.nbytes();
+    if (w.quantized) {
+      // Logical elements of the Linear; bytes of every stored piece (packed codes, scales, zero points...).
+      const QuantizedLinear& q = *w.quantized;
+      s.params += q.out_features * q.in_features;
+      const TensorView* parts[] = {&q.weight, &q.scale, q.zero_point ? &*q.zero_point : nullptr,
+                                   q.g_idx ? &*q.g_idx : nullptr, q.global_scale ? &*q.global_scale : nullptr};
+      for (const TensorView* t : parts)
+        if (t) {
+          s.tensors += 1;
+          s.bytes_by_dtype[std::string(dtype_name(t->dtype))] += t->nbytes();
+        }
+      if (q.format == "pack-quantized") {  // weight_shape: I64 [2]
+        s.tensors += 1;
+        s.bytes_by_dtype["I64"] += 16;
+      }
+    } else {
+      s.params += w.view.numel();
+      s.tensors += 1;
+      s.bytes_by_dtype[std::string(dtype_name(w.view.dtype))] += w.view.nbytes();
+    }
     add_text(inv, w.spec);
   }
   for (const auto& t : weights.skipped) {

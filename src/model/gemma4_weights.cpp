@@ -73,7 +73,14 @@ std::vector<WeightSpec> gemma4_text_weight_specs(const Gemma4TextConfig& c) {
   return s;
 }
 
-std::vector<float> weight_to_f32(const BoundWeight& weight) { return to_f32(weight.view); }
+std::vector<float> weight_to_f32(const BoundWeight& weight) {
+  return weight.quantized ? dequantize_f32(*weight.quantized) : to_f32(weight.view);
+}
+
+bool is_linear_weight(const WeightSpec& spec) {
+  return (spec.component == WeightComponent::kMatmul || spec.component == WeightComponent::kLmHead) &&
+         spec.name.size() > 7 && spec.name.compare(spec.name.size() - 7, 7, ".weight") == 0;
+}
 
 const TensorView& Gemma4Weights::get(const std::string& name) const {
   auto it = by_name.find(name);
@@ -99,10 +106,29 @@ Gemma4Weights bind_gemma4_weights(const Checkpoint& ck, const Gemma4Config& conf
   Gemma4Weights w;
   w.prefix = detect_prefix(ck);
   std::set<std::string> used;
+  const std::string config_label = (ck.dir() / "config.json").string();
+  if (config.has_quantization_config)
+    w.quantization = parse_quantization_config(config.quantization_config, config_label);
 
   for (const WeightSpec& spec : gemma4_text_weight_specs(c)) {
     // lm_head lives outside the text prefix in both layouts.
     const std::string full = spec.component == WeightComponent::kLmHead ? spec.name : w.prefix + spec.name;
+    if (w.quantization && is_linear_weight(spec)) {
+      const std::string module = full.substr(0, full.size() - 7);
+      if (const QuantScheme* scheme = scheme_for_module(*w.quantization, module, "Linear", config_label)) {
+        auto q = std::make_shared<QuantizedLinear>(bind_quantized_linear(ck, module, *scheme));
+        if (q->out_features != spec.shape[0] || q->in_features != spec.shape[1])
+          throw Error(fmt::format("quantized shape [{}, {}], but config.json implies {}", q->out_features,
+                                  q->in_features, shape_str(spec.shape)),
+                      {.file = q->file, .tensor = module});
+        for (const char* suffix : kQuantizedSuffixes)
+          if (ck.find(module + "." + suffix)) used.insert(module + "." + suffix);
+        if (ck.find(full)) used.insert(full);  // naive/int/float formats keep the name "weight"
+        w.by_name[spec.name] = w.weights.size();
+        w.weights.push_back({spec, full, q->weight, q});
+        continue;
+      }
+    }
     const CheckpointTensor* t = ck.find(full);
     if (t == nullptr)
       throw Error(fmt::format("missing from the checkpoint (config.json implies shape {})", shape_str(spec.shape)),

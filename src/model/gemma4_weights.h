@@ -8,8 +8,11 @@
 #include <string>
 #include <vector>
 
+#include <memory>
+
 #include "checkpoint/checkpoint.h"
 #include "model/gemma4_config.h"
+#include "quant/quantized_linear.h"
 #include "tensor/tensor_view.h"
 
 namespace qg {
@@ -37,9 +40,14 @@ std::vector<WeightSpec> gemma4_text_weight_specs(const Gemma4TextConfig& config)
 
 struct BoundWeight {
   WeightSpec spec;
-  std::string checkpoint_name;  // full name in the checkpoint
-  TensorView view;
+  std::string checkpoint_name;  // full name in the checkpoint ("<module>.weight" for quantized layers too)
+  TensorView view;              // the dense tensor; for a quantized layer, its packed weight
+  std::shared_ptr<const QuantizedLinear> quantized;  // set when compressed-tensors quantized this Linear
 };
+
+// Every nn.Linear of the text decoder (module name = tensor name without ".weight"): what
+// compressed-tensors' "Linear" target matches. MoE experts are plain parameters, not Linear modules.
+bool is_linear_weight(const WeightSpec& spec);
 
 struct SkippedTensor {
   std::string checkpoint_name;
@@ -49,6 +57,7 @@ struct SkippedTensor {
 
 struct Gemma4Weights {
   std::string prefix;  // "model.language_model." or "model."
+  std::optional<QuantizationConfig> quantization;  // parsed quantization_config, when present
   std::vector<BoundWeight> weights;
   std::vector<SkippedTensor> skipped;
   std::map<std::string, std::size_t> by_name;  // relative name -> index in weights

@@ -25,6 +25,10 @@ class SafetensorsFile {
   void release(const SafetensorsEntry& entry) const noexcept {
     file_.release(header_.data_offset + entry.begin, entry.end - entry.begin);
   }
+  // Same for bytes [offset, offset + length) of the tensor's data.
+  void release(const SafetensorsEntry& entry, std::uint64_t offset, std::uint64_t length) const noexcept {
+    file_.release(header_.data_offset + entry.begin + offset, length);
+  }
 
  private:
   MappedFile file_;

@@ -11,6 +11,8 @@ namespace qg::cli {
 using CommandRunner = std::function<int(const std::vector<std::string>& argv)>;
 
 CommandRunner register_inspect(CLI::App& app);
+CommandRunner register_quantize(CLI::App& app);
 CommandRunner register_tokenize(CLI::App& app);
+CommandRunner register_score(CLI::App& app);
 
 }  // namespace qg::cli

@@ -21,7 +21,9 @@ int main(int argc, char** argv) {
     runners[app.get_subcommands({}).back()] = std::move(runner);
   };
   add(qg::cli::register_inspect);
+  add(qg::cli::register_quantize);
   add(qg::cli::register_tokenize);
+  add(qg::cli::register_score);
 
   try {
     app.parse(argc, argv);

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
@@ -116,7 +117,17 @@ QuantizeSummary quantize_gemma4_checkpoint(const fs::path& in_dir, const fs::pat
     summary.input_tensor_bytes += v.nbytes();
     auto it = quantize.find(name);
     if (it == quantize.end()) {
-      writer.add(v);
+      // Copied in 64 MB pieces, each released once written, so even the PLE table (GBs) never sits
+      // in memory whole.
+      constexpr std::uint64_t kPiece = 64ull << 20;
+      writer.add_streamed(v.name, v.dtype, v.shape, [&](const SafetensorsWriter::Sink& sink) {
+        const auto bytes = v.bytes();
+        for (std::uint64_t off = 0; off < bytes.size(); off += kPiece) {
+          const std::uint64_t n = std::min<std::uint64_t>(kPiece, bytes.size() - off);
+          sink(bytes.subspan(off, n));
+          t.file->release(*t.entry, off, n);
+        }
+      });
       summary.output_tensor_bytes += v.nbytes();
       ++summary.kept_tensors;
     } else {

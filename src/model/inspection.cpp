@@ -34,6 +34,7 @@ ModelInspection inspect_model(const fs::path& path) {
       out.has_weights = true;
       out.text_prefix = weights.prefix;
       out.inventory = inventory_from_weights(weights, out.config);
+      out.quant_audit = audit_quantization(weights);
       for (const auto& f : ck.files())
         out.files.push_back({f->path().string(), f->file_bytes(), static_cast<std::int64_t>(f->header().tensors.size())});
       out.index_path = ck.index_path().string();

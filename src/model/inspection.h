@@ -8,6 +8,7 @@
 
 #include "model/gemma4_config.h"
 #include "model/gemma4_inventory.h"
+#include "model/quant_audit.h"
 
 namespace qg {
 
@@ -27,6 +28,7 @@ struct ModelInspection {
   std::uint64_t file_bytes = 0;      // all .safetensors files, headers included
   Gemma4Config config;
   Gemma4Inventory inventory;
+  QuantAudit quant_audit;  // .quantized is false for a dense checkpoint or a bare config
   std::vector<std::string> warnings;
 };
 

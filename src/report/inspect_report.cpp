@@ -114,6 +114,22 @@ std::string inspect_text(const ModelInspection& m) {
                        : "\nEstimated bytes on disk by dtype (tensor data, before a download)\n";
     for (const auto& [d, b] : by_dtype) o += fmt::format("  {:<8} {:>16} ({})\n", d, group_digits(static_cast<std::int64_t>(b)), human_bytes(b));
   }
+  if (m.quant_audit.quantized) {
+    const QuantAudit& a = m.quant_audit;
+    o += fmt::format("\nQuantization (compressed-tensors, format {}, status {})\n", a.format.empty() ? "per group" : a.format,
+                     a.status.empty() ? "?" : a.status);
+    for (const auto& s : a.schemes)
+      o += fmt::format("  {}: {}: {} Linear layers, {} stored\n", s.group, s.description, s.modules.size(),
+                       human_bytes(s.stored_bytes));
+    std::map<std::string, int> by_pattern;
+    for (const auto& k : a.kept_16bit) by_pattern[k.pattern] += 1;
+    for (const auto& [pattern, n] : by_pattern) o += fmt::format("  kept in 16 bits by ignore '{}': {} Linear layers\n", pattern, n);
+    o += fmt::format("  audit: {}\n", a.pass() ? "PASS (every text-decoder Linear quantized or ignored by name; embeddings, "
+                                                  "PLE table, norms and head in 16 bits)"
+                                                : "FAIL");
+    for (const auto& u : a.untargeted) o += fmt::format("    neither quantized nor ignored: {}\n", u.module);
+    for (const auto& d : a.non_16bit_dense) o += fmt::format("    dense tensor not in 16 bits: {}\n", d);
+  }
   for (const auto& w : m.warnings) o += fmt::format("warning: {}\n", w);
   return o;
 }
@@ -151,6 +167,7 @@ nlohmann::json inspect_json(const ModelInspection& m, const std::vector<std::str
             {"vision", inv.vision_params ? nlohmann::json(*inv.vision_params) : nlohmann::json()},
             {"audio", inv.audio_params ? nlohmann::json(*inv.audio_params) : nlohmann::json()},
             {"components", components}}},
+          {"quantization", to_json(m.quant_audit)},
           {"warnings", m.warnings}};
 }
 

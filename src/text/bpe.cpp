@@ -3,7 +3,6 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <queue>
 
 #include "common/error.h"
 #include "text/utf8.h"
@@ -23,15 +22,61 @@ struct Symbol {
   std::size_t len;  // bytes of the word this symbol covers; 0 once merged into its left neighbour
 };
 
+// A queued merge. key = rank << 32 | position: the heap pops the lowest rank, leftmost first, the order
+// of `tokenizers`' Merge::cmp (word.rs).
 struct Merge {
-  std::uint32_t rank;
-  int pos;
+  std::uint64_t key;
   TokenId new_id;
+  TokenId left, right;  // the pair when queued: if unchanged, the entry is still valid without a lookup
+  int pos() const { return static_cast<int>(key & 0xFFFFFFFFu); }
 };
-// Min-heap on (rank, pos), the order of `tokenizers`' Merge::cmp.
-struct MergeAfter {
-  bool operator()(const Merge& a, const Merge& b) const { return a.rank != b.rank ? a.rank > b.rank : a.pos > b.pos; }
+
+// A 4-ary min-heap on Merge::key (shallower than a binary heap; `tokenizers` uses one too).
+class MergeQueue {
+ public:
+  explicit MergeQueue(std::size_t reserve) { v_.reserve(reserve); }
+  bool empty() const { return v_.empty(); }
+  void push(const Merge& m) {
+    std::size_t i = v_.size();
+    v_.push_back(m);
+    while (i > 0) {
+      const std::size_t parent = (i - 1) / 4;
+      if (v_[parent].key <= m.key) break;
+      v_[i] = v_[parent];
+      i = parent;
+    }
+    v_[i] = m;
+  }
+  Merge pop() {
+    const Merge top = v_[0];
+    const Merge last = v_.back();
+    v_.pop_back();
+    const std::size_t n = v_.size();
+    if (n == 0) return top;
+    std::size_t i = 0;
+    for (;;) {
+      const std::size_t first = 4 * i + 1;
+      if (first >= n) break;
+      std::size_t best = first;
+      const std::size_t end = std::min(first + 4, n);
+      for (std::size_t c = first + 1; c < end; ++c)
+        if (v_[c].key < v_[best].key) best = c;
+      if (last.key <= v_[best].key) break;
+      v_[i] = v_[best];
+      i = best;
+    }
+    v_[i] = last;
+    return top;
+  }
+
+ private:
+  std::vector<Merge> v_;
 };
+
+std::uint64_t merge_key(std::uint64_t packed_value, int pos) {
+  return (packed_value & 0xFFFFFFFF00000000ull) | static_cast<std::uint32_t>(pos);
+}
+TokenId merged_id(std::uint64_t packed_value) { return static_cast<TokenId>(packed_value & 0xFFFFFFFFu); }
 
 }  // namespace
 
@@ -125,9 +170,12 @@ void BpeModel::encode_word(std::string_view word, std::vector<TokenId>& out) con
     }
   }
   const bool cacheable = word.size() < kCacheMaxWordBytes;
+  CacheShard& shard = cache_[hash_bytes(word) % kCacheShards];
+  std::string key;
   if (cacheable) {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    if (auto it = cache_.find(std::string(word)); it != cache_.end()) {
+    key.assign(word);
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    if (auto it = shard.map.find(key); it != shard.map.end()) {
       out.insert(out.end(), it->second.begin(), it->second.end());
       return;
     }
@@ -135,9 +183,9 @@ void BpeModel::encode_word(std::string_view word, std::vector<TokenId>& out) con
   const std::size_t first = out.size();
   merge_word(word, out);
   if (cacheable) {
-    std::lock_guard<std::mutex> lock(cache_mutex_);
-    if (cache_.size() < kCacheCapacity)
-      cache_.emplace(std::string(word), std::vector<TokenId>(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()));
+    std::lock_guard<std::mutex> lock(shard.mutex);
+    if (shard.map.size() < kCacheCapacityPerShard)
+      shard.map.emplace(std::move(key), std::vector<TokenId>(out.begin() + static_cast<std::ptrdiff_t>(first), out.end()));
   }
 }
 
@@ -202,40 +250,46 @@ void BpeModel::merge_word(std::string_view w, std::vector<TokenId>& out) const {
   if (have_unk) add(pending_unk, pending_unk_len);
 
   // 2. Merge the lowest-rank pair first (leftmost on ties) until no known pair is left (word.rs merge_all).
-  std::vector<Merge> heap_storage;
-  heap_storage.reserve(symbols.size());
-  std::priority_queue<Merge, std::vector<Merge>, MergeAfter> queue(MergeAfter{}, std::move(heap_storage));
+  MergeQueue queue(symbols.size() * 2);
+  // The merge table is large (16 MB for Gemma) and lookups are random: start all loads first.
+  for (std::size_t i = 0; i + 1 < symbols.size(); ++i) merges_.prefetch(pair_key(symbols[i].id, symbols[i + 1].id));
   for (std::size_t i = 0; i + 1 < symbols.size(); ++i) {
     if (const std::uint64_t* m = merges_.find(pair_key(symbols[i].id, symbols[i + 1].id)))
-      queue.push({static_cast<std::uint32_t>(*m >> 32), static_cast<int>(i), static_cast<TokenId>(*m & 0xFFFFFFFFu)});
+      queue.push({merge_key(*m, static_cast<int>(i)), merged_id(*m), symbols[i].id, symbols[i + 1].id});
   }
   while (!queue.empty()) {
-    const Merge top = queue.top();
-    queue.pop();
-    Symbol& cur = symbols[static_cast<std::size_t>(top.pos)];
+    const Merge top = queue.pop();
+    const int top_pos = top.pos();
+    Symbol& cur = symbols[static_cast<std::size_t>(top_pos)];
     if (cur.len == 0 || cur.next == -1) continue;
     const int next_pos = cur.next;
     const Symbol right = symbols[static_cast<std::size_t>(next_pos)];
-    // Skip stale entries: the pair at this position must still merge into the same token.
-    const std::uint64_t* m = merges_.find(pair_key(cur.id, right.id));
-    if (!m || static_cast<TokenId>(*m & 0xFFFFFFFFu) != top.new_id) continue;
+    // Skip stale entries: the pair at this position must still merge into the same token (the test of
+    // `tokenizers`, which looks the current pair up; an unchanged pair passes it without the lookup).
+    if (cur.id != top.left || right.id != top.right) {
+      const std::uint64_t* m = merges_.find(pair_key(cur.id, right.id));
+      if (!m || merged_id(*m) != top.new_id) continue;
+    }
 
     cur.id = top.new_id;
     cur.len += right.len;
     cur.next = right.next;
     symbols[static_cast<std::size_t>(next_pos)].len = 0;
     if (right.next > -1 && static_cast<std::size_t>(right.next) < symbols.size())
-      symbols[static_cast<std::size_t>(right.next)].prev = top.pos;
+      symbols[static_cast<std::size_t>(right.next)].prev = top_pos;
 
+    const bool has_next = cur.next >= 0 && static_cast<std::size_t>(cur.next) < symbols.size();
+    if (cur.prev >= 0) merges_.prefetch(pair_key(symbols[static_cast<std::size_t>(cur.prev)].id, cur.id));
+    if (has_next) merges_.prefetch(pair_key(cur.id, symbols[static_cast<std::size_t>(cur.next)].id));
     if (cur.prev >= 0) {
       const Symbol& prev = symbols[static_cast<std::size_t>(cur.prev)];
       if (const std::uint64_t* pm = merges_.find(pair_key(prev.id, cur.id)))
-        queue.push({static_cast<std::uint32_t>(*pm >> 32), cur.prev, static_cast<TokenId>(*pm & 0xFFFFFFFFu)});
+        queue.push({merge_key(*pm, cur.prev), merged_id(*pm), prev.id, cur.id});
     }
-    if (cur.next >= 0 && static_cast<std::size_t>(cur.next) < symbols.size()) {
+    if (has_next) {
       const Symbol& nxt = symbols[static_cast<std::size_t>(cur.next)];
       if (const std::uint64_t* nm = merges_.find(pair_key(cur.id, nxt.id)))
-        queue.push({static_cast<std::uint32_t>(*nm >> 32), top.pos, static_cast<TokenId>(*nm & 0xFFFFFFFFu)});
+        queue.push({merge_key(*nm, top_pos), merged_id(*nm), cur.id, nxt.id});
     }
   }
   for (const Symbol& s : symbols)

@@ -56,11 +56,16 @@ class BpeModel {
   std::vector<TokenId> single_cp_ids_;          // code point < 0x10000 -> id of that one-character token, -1 if none
   BpeOptions options_;
 
-  // Word cache (key: the word; value: its ids), bounded like the `tokenizers` BPE cache.
-  static constexpr std::size_t kCacheCapacity = 10000;
+  // Word cache (word -> ids), bounded like the `tokenizers` BPE cache (10,000 words under 256 bytes).
+  // Sharded so that threads encoding at the same time rarely wait on one lock.
+  static constexpr std::size_t kCacheShards = 16;
+  static constexpr std::size_t kCacheCapacityPerShard = 10000 / kCacheShards;
   static constexpr std::size_t kCacheMaxWordBytes = 256;
-  mutable std::mutex cache_mutex_;
-  mutable std::unordered_map<std::string, std::vector<TokenId>> cache_;
+  struct CacheShard {
+    std::mutex mutex;
+    std::unordered_map<std::string, std::vector<TokenId>> map;
+  };
+  mutable std::array<CacheShard, kCacheShards> cache_;
 };
 
 }  // namespace qg::text

@@ -3,12 +3,50 @@
 // Gemma) and (left id, right id) -> (merge rank, merged id) (515k entries). std::unordered_map costs
 // one allocation per entry and a pointer chase per lookup; these are flat arrays.
 #include <cstdint>
+#include <cstdlib>
 #include <cstring>
+#include <memory>
+#include <new>
 #include <string>
 #include <string_view>
 #include <vector>
 
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
+
 namespace qg::text {
+
+// An array of trivially copyable T in 2 MiB-aligned memory that asks Linux for transparent huge pages:
+// BPE probes its merge table at random, and with 4 KiB pages nearly every probe also misses the TLB.
+template <typename T>
+class HugePageArray {
+ public:
+  HugePageArray() = default;
+  HugePageArray(std::size_t n, const T& fill) : size_(n) {
+    constexpr std::size_t kHuge = std::size_t{2} << 20;
+    const std::size_t bytes = (n * sizeof(T) + kHuge - 1) / kHuge * kHuge;
+    data_.reset(static_cast<T*>(std::aligned_alloc(kHuge, bytes ? bytes : kHuge)));
+    if (!data_) throw std::bad_alloc();
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    ::madvise(data_.get(), bytes, MADV_HUGEPAGE);  // a hint; harmless where THP is off
+#endif
+    for (std::size_t i = 0; i < n; ++i) data_.get()[i] = fill;
+  }
+  T& operator[](std::size_t i) { return data_.get()[i]; }
+  const T& operator[](std::size_t i) const { return data_.get()[i]; }
+  std::size_t size() const { return size_; }
+  bool empty() const { return size_ == 0; }
+  T* begin() { return data_.get(); }
+  T* end() { return data_.get() + size_; }
+
+ private:
+  struct Free {
+    void operator()(T* p) const { std::free(p); }
+  };
+  std::unique_ptr<T, Free> data_;
+  std::size_t size_ = 0;
+};
 
 inline std::uint64_t hash_bytes(std::string_view s) {
   std::uint64_t h = 0xcbf29ce484222325ull;  // FNV-1a, then a final mix so low bits are usable
@@ -92,50 +130,59 @@ class StringIdMap {
 };
 
 // uint64 key -> uint64 value map (BPE merges: key = left << 32 | right, value = rank << 32 | merged id).
+// Key and value share a slot, so a lookup touches one cache line.
 class U64Map {
  public:
   void reserve(std::size_t n) {
     std::size_t cap = 16;
     while (cap < n * 2) cap <<= 1;
-    keys_.assign(cap, kEmpty);
-    values_.assign(cap, 0);
+    slots_ = HugePageArray<Slot>(cap, Slot{});
   }
   void set(std::uint64_t key, std::uint64_t value) {
-    if ((size_ + 1) * 2 > keys_.size()) rehash(keys_.empty() ? 16 : keys_.size() * 2);
-    std::size_t i = hash_u64(key) & (keys_.size() - 1);
-    for (;; i = (i + 1) & (keys_.size() - 1)) {
-      if (keys_[i] == kEmpty) {
-        keys_[i] = key;
-        values_[i] = value;
+    if ((size_ + 1) * 2 > slots_.size()) rehash(slots_.empty() ? 16 : slots_.size() * 2);
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+      Slot& s = slots_[i];
+      if (s.key == kEmpty) {
+        s = {key, value};
         ++size_;
         return;
       }
-      if (keys_[i] == key) {
-        values_[i] = value;
+      if (s.key == key) {
+        s.value = value;
         return;
       }
     }
   }
   const std::uint64_t* find(std::uint64_t key) const {
-    if (keys_.empty()) return nullptr;
-    for (std::size_t i = hash_u64(key) & (keys_.size() - 1);; i = (i + 1) & (keys_.size() - 1)) {
-      if (keys_[i] == key) return &values_[i];
-      if (keys_[i] == kEmpty) return nullptr;
+    if (slots_.empty()) return nullptr;
+    const std::size_t mask = slots_.size() - 1;
+    for (std::size_t i = hash_u64(key) & mask;; i = (i + 1) & mask) {
+      const Slot& s = slots_[i];
+      if (s.key == key) return &s.value;
+      if (s.key == kEmpty) return nullptr;
     }
+  }
+  // Starts loading key's slot into cache, so several lookups can wait on memory at the same time.
+  void prefetch(std::uint64_t key) const {
+    if (!slots_.empty()) __builtin_prefetch(&slots_[hash_u64(key) & (slots_.size() - 1)]);
   }
   std::size_t size() const { return size_; }
 
  private:
   static constexpr std::uint64_t kEmpty = ~std::uint64_t{0};  // ids are < 2^31, so never a real key
+  struct Slot {
+    std::uint64_t key = kEmpty;
+    std::uint64_t value = 0;
+  };
   void rehash(std::size_t cap) {
-    std::vector<std::uint64_t> ok = std::move(keys_), ov = std::move(values_);
-    keys_.assign(cap, kEmpty);
-    values_.assign(cap, 0);
+    HugePageArray<Slot> old = std::move(slots_);
+    slots_ = HugePageArray<Slot>(cap, Slot{});
     size_ = 0;
-    for (std::size_t i = 0; i < ok.size(); ++i)
-      if (ok[i] != kEmpty) set(ok[i], ov[i]);
+    for (const Slot& s : old)
+      if (s.key != kEmpty) set(s.key, s.value);
   }
-  std::vector<std::uint64_t> keys_, values_;
+  HugePageArray<Slot> slots_;
   std::size_t size_ = 0;
 };
 

@@ -45,10 +45,15 @@ inline bool is_white_space(char32_t cp) {
 // information separators U+001C..U+001F.
 inline bool is_python_space(char32_t cp) { return is_white_space(cp) || (cp >= 0x1C && cp <= 0x1F); }
 
-// Word characters as Oniguruma's \w (Unicode): letters, marks, decimal digits, connector punctuation.
+// Word characters as Oniguruma's and the regex crate's \w: Alphabetic (letters, letter numbers and the
+// circled/squared Latin letters of Other_Alphabetic; its marks are covered by M), marks, decimal digits,
+// connector punctuation.
 inline bool is_word_char(char32_t cp) {
-  return in_categories(cp, kLetterMask | kMarkMask | category_bit(GeneralCategory::Nd) |
-                               category_bit(GeneralCategory::Pc));
+  if (in_categories(cp, kLetterMask | kMarkMask | category_bit(GeneralCategory::Nd) | category_bit(GeneralCategory::Nl) |
+                            category_bit(GeneralCategory::Pc)))
+    return true;
+  return (cp >= 0x24B6 && cp <= 0x24E9) || (cp >= 0x1F130 && cp <= 0x1F149) || (cp >= 0x1F150 && cp <= 0x1F169) ||
+         (cp >= 0x1F170 && cp <= 0x1F189);
 }
 
 std::uint8_t canonical_combining_class(char32_t cp);

@@ -60,6 +60,96 @@ expect 2 "error: .*badcfg/config.json: unknown model_type 'llama'" -- "$bin" ins
 echo '{"model_type": ' > "$tmp/badcfg/config.json"
 expect 2 "error: .*badcfg/config.json: not valid JSON" -- "$bin" inspect "$tmp/badcfg"
 
+# score: every fixture's logits equal transformers' golden (tolerance as tests/forward), --text goes
+# through the checkpoint's tokenizer.json, and bad input or an unsupported config exits 2.
+for f in all_features e_style moe_style cond_gen; do
+  ids=$(python3 -c 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["golden"]["ids"])))' \
+        "$fixtures/gemma4/$f/expected.json")
+  expect 0 'logits \[21, 512\] fp32 -> ' -- "$bin" score "$fixtures/gemma4/$f" --tokens "$ids" --out "$tmp/score/$f.safetensors"
+done
+python3 - "$fixtures/gemma4" "$tmp/score" <<'PY' || failures=$((failures + 1))
+import array, json, struct, sys
+def read(path):
+    b = open(path, "rb").read()
+    n = struct.unpack("<Q", b[:8])[0]
+    out = {}
+    for k, v in json.loads(b[8:8 + n]).items():
+        if k != "__metadata__":
+            a = array.array({"F32": "f", "I64": "q"}[v["dtype"]])
+            a.frombytes(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
+            out[k] = (v["shape"], a)
+    return out
+for f in ("all_features", "e_style", "moe_style", "cond_gen"):
+    got, want = read(f"{sys.argv[2]}/{f}.safetensors"), read(f"{sys.argv[1]}/{f}/golden/golden.safetensors")
+    assert got["ids"] == want["ids"], f
+    assert got["logits"][0] == want["logits"][0], (f, got["logits"][0])
+    d = max(abs(a - b) for a, b in zip(got["logits"][1], want["logits"][1]))
+    assert d <= 1e-4, (f, d)
+    print(f"ok: score {f} equals transformers' logits (max|diff| {d:.1e})")
+PY
+mkdir -p "$tmp/withtok"
+cp "$fixtures/gemma4/all_features/config.json" "$fixtures/gemma4/all_features/model.safetensors" "$tmp/withtok/"
+cat > "$tmp/withtok/tokenizer.json" <<'JSON'
+{"version": "1.0", "normalizer": null, "pre_tokenizer": null, "decoder": null,
+ "added_tokens": [{"id": 2, "content": "<bos>", "single_word": false, "lstrip": false, "rstrip": false, "normalized": false, "special": true}],
+ "post_processor": {"type": "TemplateProcessing",
+   "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+   "pair": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"Sequence": {"id": "B", "type_id": 1}}],
+   "special_tokens": {"<bos>": {"id": "<bos>", "ids": [2], "tokens": ["<bos>"]}}},
+ "model": {"type": "BPE", "dropout": null, "unk_token": null, "continuing_subword_prefix": null, "end_of_word_suffix": null,
+   "fuse_unk": false, "byte_fallback": false, "vocab": {"<bos>": 2, "a": 3, "b": 4, "ab": 5, " ": 6}, "merges": [["a", "b"]]}}
+JSON
+expect 0 'logits \[4, 512\]' -- "$bin" score "$tmp/withtok" --text "ab a" --out "$tmp/score/text.safetensors"
+expect 0 'logits \[4, 512\]' -- "$bin" score "$tmp/withtok" --tokens 2,5,6,3 --out "$tmp/score/tokens.safetensors"
+if cmp -s <(tail -c 8192 "$tmp/score/text.safetensors") <(tail -c 8192 "$tmp/score/tokens.safetensors"); then
+  echo "ok: score --text 'ab a' == --tokens 2,5,6,3"
+else
+  echo "FAIL: score --text and --tokens logits differ"; failures=$((failures + 1))
+fi
+expect 2 "error: --tokens: 'x' \(entry 2\) is not a token id" -- "$bin" score "$tmp/withtok" --tokens 2,x --out "$tmp/s.safetensors"
+expect 2 'error: --tokens: token 600 at index 1 is outside the vocabulary \[0, 512\)' -- "$bin" score "$tmp/withtok" --tokens 2,600 --out "$tmp/s.safetensors"
+expect 2 'error: .*all_features: no tokenizer.json' -- "$bin" score "$fixtures/gemma4/all_features" --text "ab" --out "$tmp/s.safetensors"
+expect 2 'error: .*must name a .safetensors file' -- "$bin" score "$tmp/withtok" --tokens 2 --out "$tmp/s.bin"
+for change in '"use_bidirectional_attention": "all"' '"hidden_activation": "relu"' \
+              '"rope_parameters": {"sliding_attention": {"rope_type": "yarn", "rope_theta": 10000.0}}'; do
+  python3 -c 'import json,sys; c=json.load(open(sys.argv[1])); c.update(json.loads("{"+sys.argv[2]+"}")); json.dump(c, open(sys.argv[3], "w"))' \
+    "$fixtures/gemma4/all_features/config.json" "$change" "$tmp/withtok/config.json"
+  expect 2 "error: .*withtok/config.json: .*(cannot run this config|not supported)" -- "$bin" score "$tmp/withtok" --tokens 2 --out "$tmp/s.safetensors"
+done
+
+# quantize: a fixture into W4A16, then inspect's audit of the result; bad input exits 2.
+expect 0 'quantized 32 Linear layers \(W4A16\)' -- "$bin" quantize "$fixtures/gemma4/e_style" "$tmp/q4" --group-size 16
+expect 0 'audit: PASS' -- "$bin" inspect "$tmp/q4"
+expect 2 "error: .*config.json: this checkpoint is already quantized" -- "$bin" quantize "$tmp/q4" "$tmp/q5"
+expect 2 "error: .*model.safetensors: tensor 'model.layers.0.mlp.gate_proj.weight': group size 24 does not divide" -- "$bin" quantize "$fixtures/gemma4/e_style" "$tmp/q6" --group-size 24
+expect 2 "W3A7" -- "$bin" quantize "$fixtures/gemma4/e_style" "$tmp/q7" --scheme W3A7
+
+# tokenize: ids and count as the `tokenizers` library gives them; --json for diffing; bad input exits 2.
+gemma_tok="$fixtures/../../../shared/datasets/tokenizers/gemma3"
+expect 0 '^7925 236787 603$' -- "$bin" tokenize "$gemma_tok" --text "Answer: B"
+expect 0 'count: 4' -- "$bin" tokenize "$gemma_tok/tokenizer.json" --text "Answer: B" --add-special
+expect 0 'BOS rule: .*starts with <bos> \(id 2\)' -- "$bin" tokenize "$gemma_tok" --text "x"
+printf 'line one\n\tline two\n' > "$tmp/tok_in.txt"
+expect 0 'count: ' -- "$bin" tokenize "$fixtures/text/llama3_like" --file "$tmp/tok_in.txt" --add-special --json "$tmp/tok.json"
+python3 - "$tmp/tok.json" <<'PY' || failures=$((failures + 1))
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["count"] == len(r["ids"]) > 3, r
+assert r["ids"][0] == r["bos_rule"]["bos_id"], r
+assert r["provenance"]["git_sha"]
+print("ok: tokenize --json has ids, count and the BOS rule")
+PY
+expect 2 'error: .*does-not-exist.*no such file' -- "$bin" tokenize "$tmp/does-not-exist" --text "x"
+expect 2 'error: tokenize needs the input' -- "$bin" tokenize "$gemma_tok" 
+expect 2 'excludes' -- "$bin" tokenize "$gemma_tok" --text "x" --file "$tmp/tok_in.txt"
+printf 'ok \xff\xfe bad' > "$tmp/bad_utf8.txt"
+expect 2 'error: .*bad_utf8.txt: invalid UTF-8 at byte offset 3' -- "$bin" tokenize "$fixtures/text/llama3_like" --file "$tmp/bad_utf8.txt"
+mkdir -p "$tmp/badtok"
+echo '{"version": "1.0", "model": ' > "$tmp/badtok/tokenizer.json"
+expect 2 'error: .*badtok/tokenizer.json: not valid JSON' -- "$bin" tokenize "$tmp/badtok" --text "x"
+echo '{"version": "1.0", "model": {"type": "Unigram", "vocab": []}}' > "$tmp/badtok/tokenizer.json"
+expect 2 "error: .*badtok/tokenizer.json: model.type: model type 'Unigram' is not supported" -- "$bin" tokenize "$tmp/badtok" --text "x"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI check(s) failed"
   exit 1

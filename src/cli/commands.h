@@ -14,5 +14,6 @@ CommandRunner register_inspect(CLI::App& app);
 CommandRunner register_quantize(CLI::App& app);
 CommandRunner register_tokenize(CLI::App& app);
 CommandRunner register_score(CLI::App& app);
+CommandRunner register_bench(CLI::App& app);
 
 }  // namespace qg::cli

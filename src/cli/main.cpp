@@ -24,6 +24,7 @@ int main(int argc, char** argv) {
   add(qg::cli::register_quantize);
   add(qg::cli::register_tokenize);
   add(qg::cli::register_score);
+  add(qg::cli::register_bench);
 
   try {
     app.parse(argc, argv);

@@ -51,19 +51,23 @@ CommandRunner register_score(CLI::App& app) {
   auto args = std::make_shared<ScoreArgs>();
   CLI::App* cmd = app.add_subcommand(
       "score",
-      "Raw logits of one token sequence: writes OUT.safetensors with 'ids' I64 [n] and 'logits' F32 [n, n_vocab] "
+      "Raw logits of one token sequence: writes OUT.safetensors with 'ids' I64 [n] and 'logits' F32 [n, "
+      "n_vocab] "
       "(after the final softcap, position i predicting token i+1), from the fp32 CPU reference pass.");
   cmd->add_option("MODEL", args->model, "checkpoint directory (config.json + safetensors)")->required();
-  auto* tokens = cmd->add_option("--tokens", args->tokens, "comma-separated token ids, e.g. 2,17,5 (used as given)");
-  auto* text = cmd->add_option("--text", args->text,
-                               "text to tokenize with MODEL's tokenizer.json (one BOS in front when the model expects it)");
+  auto* tokens =
+      cmd->add_option("--tokens", args->tokens, "comma-separated token ids, e.g. 2,17,5 (used as given)");
+  auto* text = cmd->add_option(
+      "--text", args->text,
+      "text to tokenize with MODEL's tokenizer.json (one BOS in front when the model expects it)");
   tokens->excludes(text);
   cmd->add_option("--out", args->out, "output file, ending in .safetensors")->required();
   cmd->add_option("--device", args->device, "cpu (the CUDA engine is not built yet)");
   cmd->add_option("--threads", args->threads, "CPU threads (0: all)");
   return [args, tokens, text](const std::vector<std::string>& argv) {
     if (tokens->count() == 0 && text->count() == 0)
-      throw Error("score needs the input: --tokens 2,17,5 or --text S", {.hint = "see quantgate score --help"});
+      throw Error("score needs the input: --tokens 2,17,5 or --text S",
+                  {.hint = "see quantgate score --help"});
     if (args->device != "cpu")
       throw Error(fmt::format("--device {}: only the cpu reference pass exists so far", args->device),
                   {.hint = "use --device cpu"});
@@ -77,7 +81,8 @@ CommandRunner register_score(CLI::App& app) {
     } else {
       const auto tok = text::Tokenizer::load(args->model);
       ids = tok.encode_for_model(args->text, "--text");
-      std::cerr << fmt::format("tokenizer: {}; BOS rule: {}\n", tok.json_path().string(), tok.bos_rule().source);
+      std::cerr << fmt::format("tokenizer: {}; BOS rule: {}\n", tok.json_path().string(),
+                               tok.bos_rule().source);
     }
     auto forward = CpuForward::open(args->model, CpuForwardOptions{.n_threads = args->threads});
     check_tokens(forward->config(), ids, 0, args->tokens.empty() ? "--text" : "--tokens");
@@ -102,8 +107,8 @@ CommandRunner register_score(CLI::App& app) {
     });
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     writer.finish();
-    std::cout << fmt::format("logits [{}, {}] fp32 -> {} ({} on {}, {:.1f} tokens/s)\n", n, n_vocab, args->out,
-                             args->model, forward->device(), static_cast<double>(n) / seconds);
+    std::cout << fmt::format("logits [{}, {}] fp32 -> {} ({} on {}, {:.1f} tokens/s)\n", n, n_vocab,
+                             args->out, args->model, forward->device(), static_cast<double>(n) / seconds);
     return 0;
   };
 }

@@ -20,7 +20,8 @@ std::int64_t rope_dim_of_type(const Gemma4TextConfig& c, LayerType type) {
 void check_forward_supported(const Gemma4Config& config, const std::string& source) {
   const Gemma4TextConfig& c = config.text;
   auto fail = [&](const std::string& what, const std::string& hint = "") {
-    throw Error(fmt::format("the Gemma 4 forward pass cannot run this config: {}", what), {.file = source, .hint = hint});
+    throw Error(fmt::format("the Gemma 4 forward pass cannot run this config: {}", what),
+                {.file = source, .hint = hint});
   };
   if (c.hidden_activation != "gelu_pytorch_tanh")
     fail(fmt::format("hidden_activation '{}' (only gelu_pytorch_tanh)", c.hidden_activation));
@@ -42,20 +43,23 @@ void check_forward_supported(const Gemma4Config& config, const std::string& sour
   std::int64_t type_dim[2] = {0, 0};
   for (std::size_t i = 0; i < c.layers.size(); ++i) {
     const Gemma4LayerConfig& l = c.layers[i];
-    if (l.d_head % 2 != 0) fail(fmt::format("layer {} has an odd head_dim {} (RoPE pairs j with j + d/2)", i, l.d_head));
+    if (l.d_head % 2 != 0)
+      fail(fmt::format("layer {} has an odd head_dim {} (RoPE pairs j with j + d/2)", i, l.d_head));
     if (l.n_kv_heads < 1 || l.n_heads % l.n_kv_heads != 0)
       fail(fmt::format("layer {}: {} heads are not a multiple of {} kv heads", i, l.n_heads, l.n_kv_heads));
     // One RoPE table per layer type, as transformers builds it: every layer of a type must share its dim.
     std::int64_t& seen = type_dim[l.type == LayerType::kFull ? 1 : 0];
     if (seen != 0 && seen != l.d_head)
-      fail(fmt::format("layers of type {} have different head dims ({} and {})", layer_type_name(l.type), seen, l.d_head));
+      fail(fmt::format("layers of type {} have different head dims ({} and {})", layer_type_name(l.type),
+                       seen, l.d_head));
     seen = l.d_head;
     const std::int64_t rope_dim = rope_dim_of_type(c, l.type);
     if (rope_dim > 0 && rope_dim != l.d_head)
       fail(fmt::format("layer {} ({}) has head_dim {} but its '{}' RoPE table is built for head_dim {}", i,
                        layer_type_name(l.type), l.d_head,
                        (l.type == LayerType::kFull ? c.rope_full : c.rope_sliding).rope_type, rope_dim),
-           "transformers builds default RoPE from head_dim; full layers with global_head_dim need 'proportional'");
+           "transformers builds default RoPE from head_dim; full layers with global_head_dim need "
+           "'proportional'");
   }
 }
 
@@ -69,8 +73,8 @@ void check_tokens(const Gemma4TextConfig& config, TokenSpan tokens, std::int64_t
                 {.hint = "split the text into windows of at most max_position_embeddings tokens"});
   for (std::size_t i = 0; i < tokens.size(); ++i)
     if (tokens[i] < 0 || tokens[i] >= config.n_vocab)
-      throw Error(fmt::format("{}: token {} at index {} is outside the vocabulary [0, {})", what, tokens[i], i,
-                              config.n_vocab));
+      throw Error(fmt::format("{}: token {} at index {} is outside the vocabulary [0, {})", what, tokens[i],
+                              i, config.n_vocab));
 }
 
 }  // namespace qg

@@ -26,7 +26,7 @@ struct LogitsChunk {
   std::int64_t first_position = 0;  // absolute position of row 0; a reused prefix's tokens count
   std::int64_t n_rows = 0;
   std::int64_t n_vocab = 0;
-  std::span<const float> logits;    // [n_rows, n_vocab] row-major; valid only during the call
+  std::span<const float> logits;  // [n_rows, n_vocab] row-major; valid only during the call
 
   std::span<const float> row(std::int64_t r) const {
     return logits.subspan(static_cast<std::size_t>(r * n_vocab), static_cast<std::size_t>(n_vocab));
@@ -37,17 +37,23 @@ using LogitsConsumer = std::function<void(const LogitsChunk&)>;
 
 // Names of the activations an engine reports to the hook (fp32, [n_rows, width]).
 namespace activation {
-inline constexpr std::string_view kEmbedding = "embedding";           // layer -1: E[ids] * sqrt(d_model), the input of layer 0
-inline constexpr std::string_view kPleInputs = "ple_inputs";          // layer -1: per-layer inputs [n, n_layers * d_ple]
-inline constexpr std::string_view kAttentionOutput = "attn_output";   // post_attention_layernorm(o_proj(...)), before the residual add
-inline constexpr std::string_view kFfnOutput = "ffn_output";          // post_feedforward_layernorm(...), before the residual add
-inline constexpr std::string_view kLayerOutput = "layer_output";      // the residual stream after layer_scalar
-inline constexpr std::string_view kFinalNorm = "final_norm";          // layer n_layers: model.norm(x), the input of the head
+// layer -1: E[ids] * sqrt(d_model), the input of layer 0
+inline constexpr std::string_view kEmbedding = "embedding";
+// layer -1: the per-layer inputs [n, n_layers * d_ple] (PLE models)
+inline constexpr std::string_view kPleInputs = "ple_inputs";
+// post_attention_layernorm(o_proj(attention)), before the residual add
+inline constexpr std::string_view kAttentionOutput = "attn_output";
+// post_feedforward_layernorm(MLP [+ MoE]), before the residual add
+inline constexpr std::string_view kFfnOutput = "ffn_output";
+// the residual stream at the end of the layer, after layer_scalar
+inline constexpr std::string_view kLayerOutput = "layer_output";
+// layer n_layers: model.norm(x), the input of the head
+inline constexpr std::string_view kFinalNorm = "final_norm";
 }  // namespace activation
 
 struct Activation {
-  std::string_view name;            // one of activation::k*
-  int layer = -1;                   // decoder layer; -1 before the first; n_layers for the final norm
+  std::string_view name;  // one of activation::k*
+  int layer = -1;         // decoder layer; -1 before the first; n_layers for the final norm
   std::size_t sequence = 0;
   std::int64_t first_position = 0;  // absolute position of row 0
   TensorView value;                 // host fp32 [n_rows, width]; valid only during the call

@@ -138,10 +138,14 @@ ChatFormat detect_chat_format(const std::optional<std::string>& chat_template, c
                   {.file = where});
     f.evidence = fmt::format("{} uses '{}'", template_source, gemma4 ? "<|turn>" : "<start_of_turn>");
     if (gemma4) {
-      // The generation-prompt tail differs between Gemma 4 template versions; read it from the text
-      // (Jinja source writes the newline as the two characters '\' 'n').
-      f.empty_thought_block_when_not_thinking = contains(t, "'<|channel>thought\\n<channel|>'") || contains(t, "'<|channel>thought\n<channel|>'");
-      f.open_thought_when_thinking = contains(t, "'<|channel>thought\\n'") || contains(t, "'<|channel>thought\n'");
+      // The generation-prompt tail differs between Gemma 4 template revisions; read it from the part of
+      // the template after its last add_generation_prompt test (earlier thought blocks render history).
+      // Jinja source writes the newline as the two characters '\' 'n'.
+      const std::size_t gen = t.rfind("add_generation_prompt");
+      const std::string tail = gen == std::string::npos ? std::string() : t.substr(gen);
+      f.empty_thought_block_when_not_thinking =
+          contains(tail, "'<|channel>thought\\n<channel|>'") || contains(tail, "'<|channel>thought\n<channel|>'");
+      f.open_thought_when_thinking = contains(tail, "'<|channel>thought\\n'") || contains(tail, "'<|channel>thought\n'");
     }
     if (!contains(t, "bos_token") && !bos_token.empty() && !contains(t, bos_token)) f.bos_token.clear();
   } else {

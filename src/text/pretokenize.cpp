@@ -153,7 +153,7 @@ class ByteLevelPreTokenizer : public PreTokenizer {
   }
   void split(Piece piece, std::vector<Piece>& out) const override {
     if (piece.text.empty()) return;
-    if (add_prefix_space_ && piece.text[0] != ' ') piece.text.insert(0, " ");
+    if (add_prefix_space_ && piece.text[0] != ' ') piece.text = " " + piece.text;
     std::vector<Piece> parts;
     if (use_regex_) {
       split_by_spans(piece, spans_from_matches(piece.text.size(), regex_->find_all(piece.text)), false, Behavior::kIsolated, parts);
@@ -195,7 +195,7 @@ class MetaspacePreTokenizer : public PreTokenizer {
     const bool starts_with_rep = s.compare(0, rep_.size(), rep_) == 0;
     if (!s.empty() && !starts_with_rep &&
         (prepend_ == Prepend::kAlways || (prepend_ == Prepend::kFirst && piece.at_origin)))
-      s.insert(0, rep_);
+      s = rep_ + s;
     Piece p{std::move(s), piece.at_origin};
     if (!split_) {
       if (!p.text.empty()) out.push_back(std::move(p));

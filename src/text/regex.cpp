@@ -318,18 +318,18 @@ class RegexCompiler {
   }
 
   int parse_group() {
-    if (peek() != U'?') return group_body(Node::kEmpty);  // capturing group: captures are not needed
+    if (peek() != U'?') return group_body();  // capturing group: captures are not needed
     ++pos_;
     const char32_t c = take();
-    if (c == U':') return group_body(Node::kEmpty);
+    if (c == U':') return group_body();
     if (c == U'=' || c == U'!') {
-      const int body = group_body(Node::kEmpty);
+      const int body = group_body();
       Node n{.kind = Node::kLook, .negate = c == U'!'};
       n.kids = {body};
       return new_node(std::move(n));
     }
     if (c == U'>') {
-      const int body = group_body(Node::kEmpty);
+      const int body = group_body();
       Node n{.kind = Node::kAtomic};
       n.kids = {body};
       return new_node(std::move(n));
@@ -344,7 +344,7 @@ class RegexCompiler {
       const char32_t close = c == U'<' ? U'>' : U'\'';
       while (!at_end() && peek() != close) ++pos_;
       take();
-      return group_body(Node::kEmpty);
+      return group_body();
     }
     if (c == U'i' || c == U'-') {  // (?i:...) / (?-i:...)
       bool on = c == U'i';
@@ -355,14 +355,14 @@ class RegexCompiler {
       if (next != U':') fail("only the 'i' flag is supported");
       const bool saved = ci_;
       ci_ = on;
-      const int body = group_body(Node::kEmpty);
+      const int body = group_body();
       ci_ = saved;
       return body;
     }
     fail(fmt::format("group syntax '(?{}' is not supported", to_utf8(std::u32string(1, c))));
   }
 
-  int group_body(Node::Kind) {
+  int group_body() {
     const bool saved = ci_;
     const int body = parse_alt();
     ci_ = saved;

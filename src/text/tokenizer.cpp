@@ -1,7 +1,6 @@
 // Encoding and decoding with a loaded tokenizer (the pipeline of tokenizers' TokenizerImpl).
 #include <fmt/format.h>
 
-#include <set>
 
 #include "common/error.h"
 #include "text/tokenizer_impl.h"

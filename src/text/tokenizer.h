@@ -38,6 +38,7 @@ struct BosRule {
   std::string warning;              // set when the files disagree (e.g. add_bos_token vs post-processor)
 };
 
+// encode/decode are const and safe to call from several threads at once (the word cache is locked).
 class Tokenizer {
  public:
   // PATH: a tokenizer.json, or a directory with one. Throws qg::Error naming the file and what was

@@ -2,7 +2,6 @@
 #include <fmt/format.h>
 
 #include <fstream>
-#include <set>
 #include <sstream>
 
 #include "checkpoint/json_file.h"

@@ -32,8 +32,8 @@ class SyntheticModel {
  public:
   SyntheticModel()
       : dir_(std::filesystem::temp_directory_path() / ("qg_bench_forward_" + std::to_string(::getpid()))) {
-    qg::test::write_synthetic_gemma4(dir_, qg::test::synthetic_gemma4_config(512, 4, 4096, 2048, 8, 2, 64, 128),
-                                     qg::DType::kBF16, 1);
+    qg::test::write_synthetic_gemma4(
+        dir_, qg::test::synthetic_gemma4_config(512, 4, 4096, 2048, 8, 2, 64, 128), qg::DType::kBF16, 1);
   }
   ~SyntheticModel() {
     std::error_code ec;
@@ -47,14 +47,16 @@ class SyntheticModel {
 
 void run_forward(benchmark::State& state, const std::filesystem::path& model) {
   const std::int64_t n_tokens = state.range(0);
-  auto forward = qg::CpuForward::open(model, qg::CpuForwardOptions{.n_threads = static_cast<int>(state.range(1))});
+  auto forward =
+      qg::CpuForward::open(model, qg::CpuForwardOptions{.n_threads = static_cast<int>(state.range(1))});
   const auto ids = bench_ids(n_tokens, forward->config().n_vocab);
   double checksum = 0;
   for (auto _ : state) {
     forward->score(qg::TokenSpan(ids), [&](const qg::LogitsChunk& c) { checksum += c.logits[0]; });
   }
   benchmark::DoNotOptimize(checksum);
-  state.counters["tokens/s"] = benchmark::Counter(static_cast<double>(n_tokens), benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["tokens/s"] =
+      benchmark::Counter(static_cast<double>(n_tokens), benchmark::Counter::kIsIterationInvariantRate);
 }
 
 void BM_ForwardAllFeatures(benchmark::State& state) {
@@ -69,7 +71,19 @@ void BM_ForwardSynthetic512(benchmark::State& state) {
 }  // namespace
 
 // Args: {n_tokens, n_threads (0 = all)}.
-BENCHMARK(BM_ForwardAllFeatures)->ArgNames({"tokens", "threads"})->Args({21, 0})->Args({256, 0})->Args({256, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
-BENCHMARK(BM_ForwardSynthetic512)->ArgNames({"tokens", "threads"})->Args({64, 0})->Args({512, 0})->Args({512, 1})->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK(BM_ForwardAllFeatures)
+    ->ArgNames({"tokens", "threads"})
+    ->Args({21, 0})
+    ->Args({256, 0})
+    ->Args({256, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+BENCHMARK(BM_ForwardSynthetic512)
+    ->ArgNames({"tokens", "threads"})
+    ->Args({64, 0})
+    ->Args({512, 0})
+    ->Args({512, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
 
 BENCHMARK_MAIN();

@@ -62,9 +62,9 @@ expect 2 "error: .*badcfg/config.json: not valid JSON" -- "$bin" inspect "$tmp/b
 
 # score: every fixture's logits equal transformers' golden (tolerance as tests/forward), --text goes
 # through the checkpoint's tokenizer.json, and bad input or an unsupported config exits 2.
-for f in all_features e_style moe_style cond_gen; do
+for f in all_features e_style moe_style cond_gen e_style_w4a16; do  # the W4A16 fixture has e_style's ids
   ids=$(python3 -c 'import json,sys; print(",".join(map(str, json.load(open(sys.argv[1]))["golden"]["ids"])))' \
-        "$fixtures/gemma4/$f/expected.json")
+        "$fixtures/gemma4/${f%_w4a16}/expected.json")
   expect 0 'logits \[21, 512\] fp32 -> ' -- "$bin" score "$fixtures/gemma4/$f" --tokens "$ids" --out "$tmp/score/$f.safetensors"
 done
 python3 - "$fixtures/gemma4" "$tmp/score" <<'PY' || failures=$((failures + 1))
@@ -79,7 +79,7 @@ def read(path):
             a.frombytes(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]])
             out[k] = (v["shape"], a)
     return out
-for f in ("all_features", "e_style", "moe_style", "cond_gen"):
+for f in ("all_features", "e_style", "moe_style", "cond_gen", "e_style_w4a16"):
     got, want = read(f"{sys.argv[2]}/{f}.safetensors"), read(f"{sys.argv[1]}/{f}/golden/golden.safetensors")
     assert got["ids"] == want["ids"], f
     assert got["logits"][0] == want["logits"][0], (f, got["logits"][0])

@@ -28,7 +28,8 @@ std::vector<TokenId> some_ids(std::size_t n, TokenId vocab, std::uint32_t seed) 
   return ids;
 }
 
-std::vector<float> rows_of(const std::vector<float>& logits, std::int64_t first, std::int64_t count, std::int64_t width) {
+std::vector<float> rows_of(const std::vector<float>& logits, std::int64_t first, std::int64_t count,
+                           std::int64_t width) {
   return {logits.begin() + first * width, logits.begin() + (first + count) * width};
 }
 
@@ -52,7 +53,8 @@ void require_error_containing(Fn&& fn, const std::string& part) {
 // rounding noise: measured up to 1.8e-5 on O(5) logits, the size of transformers' own fp32-vs-fp64
 // difference (<= 3.8e-5, see forward_golden_test.cpp). 5e-5 allows it; a wrong position, K/V row or mask
 // is O(0.1) or more.
-TEST_CASE("forward: a reused prefix gives the logits of scoring prefix + continuation in one go", "[forward]") {
+TEST_CASE("forward: a reused prefix gives the logits of scoring prefix + continuation in one go",
+          "[forward]") {
   const std::string name = GENERATE("all_features", "e_style", "moe_style");
   INFO("fixture " << name);
   auto f = CpuForward::open(gemma4_fixture(name));
@@ -60,8 +62,9 @@ TEST_CASE("forward: a reused prefix gives the logits of scoring prefix + continu
   const auto full = some_ids(40, static_cast<TokenId>(V), 7);
   const std::int64_t n_prefix = 13;  // longer than the sliding window (8)
   const std::vector<TokenId> prefix(full.begin(), full.begin() + n_prefix);
-  const std::vector<std::vector<TokenId>> conts = {
-      {full.begin() + n_prefix, full.end()}, {full[n_prefix]}, {full.begin() + n_prefix, full.begin() + n_prefix + 9}};
+  const std::vector<std::vector<TokenId>> conts = {{full.begin() + n_prefix, full.end()},
+                                                   {full[n_prefix]},
+                                                   {full.begin() + n_prefix, full.begin() + n_prefix + 9}};
 
   const auto one_go = score_one(*f, full);
   std::vector<float> prefix_logits;
@@ -74,12 +77,15 @@ TEST_CASE("forward: a reused prefix gives the logits of scoring prefix + continu
 
   std::vector<std::vector<float>> got(conts.size());
   std::vector<TokenSpan> spans(conts.begin(), conts.end());
-  f->score_continuations(handle, spans, [&](const LogitsChunk& c) {
-    CHECK(c.first_position >= n_prefix);  // absolute positions
-    auto& dst = got.at(c.sequence);
-    CHECK(static_cast<std::int64_t>(dst.size()) == (c.first_position - n_prefix) * V);
-    dst.insert(dst.end(), c.logits.begin(), c.logits.end());
-  }, ScoreOptions{.chunk_rows = 4});
+  f->score_continuations(
+      handle, spans,
+      [&](const LogitsChunk& c) {
+        CHECK(c.first_position >= n_prefix);  // absolute positions
+        auto& dst = got.at(c.sequence);
+        CHECK(static_cast<std::int64_t>(dst.size()) == (c.first_position - n_prefix) * V);
+        dst.insert(dst.end(), c.logits.begin(), c.logits.end());
+      },
+      ScoreOptions{.chunk_rows = 4});
   double worst = 0;
   for (std::size_t i = 0; i < conts.size(); ++i) {
     const auto n = static_cast<std::int64_t>(conts[i].size());
@@ -100,8 +106,8 @@ TEST_CASE("forward: a reused prefix gives the logits of scoring prefix + continu
 
 TEST_CASE("forward: a ragged batch equals each sequence scored alone", "[forward]") {
   auto f = CpuForward::open(gemma4_fixture("all_features"));
-  const std::int64_t V = f->config().n_vocab;
-  const std::vector<std::vector<TokenId>> batch = {some_ids(17, 512, 1), some_ids(1, 512, 2), some_ids(30, 512, 3)};
+  const std::vector<std::vector<TokenId>> batch = {some_ids(17, 512, 1), some_ids(1, 512, 2),
+                                                   some_ids(30, 512, 3)};
   const auto together = score_all(*f, batch);
   for (std::size_t i = 0; i < batch.size(); ++i) {
     INFO("sequence " << i);
@@ -125,13 +131,17 @@ TEST_CASE("forward: chunk size, skipped rows, threads and weight streaming chang
   }
   // Skipped rows get no logits; the rest are unchanged.
   std::int64_t first_seen = -1, rows_seen = 0;
-  f->score(TokenSpan(ids), [&](const LogitsChunk& c) {
-    if (first_seen < 0) first_seen = c.first_position;
-    rows_seen += c.n_rows;
-  }, ScoreOptions{.chunk_rows = 5, .first_logit_row = 20});
+  f->score(
+      TokenSpan(ids),
+      [&](const LogitsChunk& c) {
+        if (first_seen < 0) first_seen = c.first_position;
+        rows_seen += c.n_rows;
+      },
+      ScoreOptions{.chunk_rows = 5, .first_logit_row = 20});
   CHECK(first_seen == 20);
   CHECK(rows_seen == 9);
-  CHECK(compare_rows(score_one(*f, ids, ScoreOptions{.first_logit_row = 20}), rows_of(reference, 20, 9, V), V).max_abs <= 1e-5);
+  CHECK(compare_rows(score_one(*f, ids, ScoreOptions{.first_logit_row = 20}), rows_of(reference, 20, 9, V), V)
+            .max_abs <= 1e-5);
 
   // Threads split GEMMs over output features only, never a reduction, and every k here fits one Eigen
   // k-block: each output element is the same dot product on 1 or 2 threads.
@@ -139,7 +149,8 @@ TEST_CASE("forward: chunk size, skipped rows, threads and weight streaming chang
   CHECK(score_one(*single, ids) == reference);
   // No weight cache: every layer converted per call, the head widened slab by slab: the same fp32 values
   // through the same operations.
-  auto streaming = CpuForward::open(gemma4_fixture(name), CpuForwardOptions{.n_threads = 2, .weight_cache_bytes = 0});
+  auto streaming =
+      CpuForward::open(gemma4_fixture(name), CpuForwardOptions{.n_threads = 2, .weight_cache_bytes = 0});
   CHECK(score_one(*streaming, ids) == reference);
 }
 
@@ -161,7 +172,8 @@ TEST_CASE("forward: the hook reports every activation in order, with absolute po
   f->score_continuations(prefix, std::span<const TokenSpan>(&span, 1), {});
   std::vector<std::string> want = {"embedding@-1", "ple_inputs@-1"};
   for (int i = 0; i < c.n_layers; ++i)
-    for (const char* n : {"attn_output", "ffn_output", "layer_output"}) want.push_back(n + std::string("@") + std::to_string(i));
+    for (const char* n : {"attn_output", "ffn_output", "layer_output"})
+      want.push_back(n + std::string("@") + std::to_string(i));
   want.push_back("final_norm@" + std::to_string(c.n_layers));
   CHECK(seen == want);
   CHECK(first_position == 4);
@@ -211,10 +223,12 @@ TEST_CASE("forward: bad tokens and foreign prefixes are errors naming the proble
   const std::vector<TokenId> empty;
   const std::vector<TokenId> too_long(257, 3);  // max_position_embeddings is 256
   auto score = [&](const std::vector<TokenId>& ids) { score_one(*f, ids); };
-  require_error_containing([&] { score(out_of_vocab); }, "sequence 0: token 512 at index 1 is outside the vocabulary [0, 512)");
+  require_error_containing([&] { score(out_of_vocab); },
+                           "sequence 0: token 512 at index 1 is outside the vocabulary [0, 512)");
   require_error_containing([&] { score(negative); }, "token -1 at index 1");
   require_error_containing([&] { score(empty); }, "sequence 0 has no tokens");
-  require_error_containing([&] { score(too_long); }, "reaches position 256, past max_position_embeddings 256");
+  require_error_containing([&] { score(too_long); },
+                           "reaches position 256, past max_position_embeddings 256");
   score(std::vector<TokenId>(256, 3));  // exactly max_position_embeddings is fine
 
   // A prefix that pushes a continuation past the limit; a prefix from another Forward.
@@ -225,8 +239,9 @@ TEST_CASE("forward: bad tokens and foreign prefixes are errors naming the proble
                            "continuation 0 reaches position 256");
   auto other = CpuForward::open(gemma4_fixture("all_features"));
   const TokenSpan ok_span(ok);
-  require_error_containing([&] { other->score_continuations(prefix, std::span<const TokenSpan>(&ok_span, 1), {}); },
-                           "not encoded by this CPU forward pass");
+  require_error_containing(
+      [&] { other->score_continuations(prefix, std::span<const TokenSpan>(&ok_span, 1), {}); },
+      "not encoded by this CPU forward pass");
 }
 
 TEST_CASE("forward: configs the forward pass cannot run are refused, naming config.json", "[forward]") {
@@ -240,7 +255,8 @@ TEST_CASE("forward: configs the forward pass cannot run are refused, naming conf
       {"hidden_activation", "silu", "hidden_activation"},
       {"rope_parameters",
        {{"sliding_attention", {{"rope_type", "linear"}, {"rope_theta", 10000.0}}},
-        {"full_attention", {{"rope_type", "proportional"}, {"rope_theta", 1e6}, {"partial_rotary_factor", 0.25}}}},
+        {"full_attention",
+         {{"rope_type", "proportional"}, {"rope_theta", 1e6}, {"partial_rotary_factor", 0.25}}}},
        "rope_type"},
       // Full layers with their own head dim but "default" RoPE: transformers would build the table for
       // head_dim, not global_head_dim.

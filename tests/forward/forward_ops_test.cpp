@@ -18,11 +18,11 @@ using namespace qg::cpu;
 
 namespace {
 // |got - want| <= rel * |want| + abs; the values are printed when it fails.
-#define CHECK_NEAR(got, want, rel, abs_tol)                                                            \
-  do {                                                                                                \
-    const double got_ = (got), want_ = (want);                                                        \
-    INFO(#got " = " << got_ << ", expected " << want_);                                               \
-    CHECK(std::fabs(got_ - want_) <= (rel) * std::fabs(want_) + (abs_tol));                           \
+#define CHECK_NEAR(got, want, rel, abs_tol)                               \
+  do {                                                                    \
+    const double got_ = (got), want_ = (want);                            \
+    INFO(#got " = " << got_ << ", expected " << want_);                   \
+    CHECK(std::fabs(got_ - want_) <= (rel)*std::fabs(want_) + (abs_tol)); \
   } while (0)
 
 Matrix random_matrix(std::int64_t rows, std::int64_t cols, std::uint32_t seed, float scale = 1.0f) {
@@ -42,19 +42,21 @@ TEST_CASE("forward ops: RMSNorm scales by w (not 1 + w); v_norm/router norm have
   const double inv = 1.0 / std::sqrt(12.5 + 1e-6);
   CHECK_NEAR(y[0], 3 * inv * 2, 1e-7, 0.0);
   CHECK_NEAR(y[1], 4 * inv * 0.5, 1e-7, 0.0);
-  CHECK(y[3] == 0.0f);  // w = 0 zeroes the channel; 1 + w would keep it
+  CHECK(y[3] == 0.0f);                  // w = 0 zeroes the channel; 1 + w would keep it
   rms_norm(x, 2, 2, nullptr, 1e-6, y);  // two rows of two: each normalised on its own
   CHECK_NEAR(y[0], 3 / std::sqrt(12.5 + 1e-6), 1e-7, 0.0);
   CHECK_NEAR(y[2], -3 / std::sqrt(12.5 + 1e-6), 1e-7, 0.0);
 }
 
-TEST_CASE("forward ops: embed scale follows transformers' dtype rule (gemma4-text.md §4 table)", "[forward]") {
+TEST_CASE("forward ops: embed scale follows transformers' dtype rule (gemma4-text.md §4 table)",
+          "[forward]") {
   struct Row {
     std::int64_t d;
     double f32, bf16, f16;
   };
-  for (const Row& r : {Row{1536, 39.191836, 39.25, 39.1875}, Row{2560, 50.596443, 50.5, 50.59375},
-                       Row{2816, 53.065997, 53.0, 53.0625}, Row{5376, 73.321211, 73.5, 73.3125}, Row{256, 16, 16, 16}}) {
+  for (const Row& r :
+       {Row{1536, 39.191836, 39.25, 39.1875}, Row{2560, 50.596443, 50.5, 50.59375},
+        Row{2816, 53.065997, 53.0, 53.0625}, Row{5376, 73.321211, 73.5, 73.3125}, Row{256, 16, 16, 16}}) {
     INFO("d " << r.d);
     CHECK_NEAR(embed_scale(r.d, DType::kF32), r.f32, 1e-7, 0.0);
     CHECK(embed_scale(r.d, DType::kBF16) == r.bf16);
@@ -78,12 +80,12 @@ TEST_CASE("forward ops: RoPE frequencies, default and proportional", "[forward]"
   // Proportional, d = 512, factor 0.25: 64 rotating pairs with exponent 2j/512 (NOT 2j/128), then zeros.
   const auto full = rope_inv_freq({"proportional", 1e6, 0.25}, 512);
   REQUIRE(full.size() == 256);
-  for (std::size_t j : {0u, 1u, 33u, 63u})
-    CHECK_NEAR(full[j], std::pow(1e6, -2.0 * j / 512), 1e-6, 0.0);
+  for (std::size_t j : {0u, 1u, 33u, 63u}) CHECK_NEAR(full[j], std::pow(1e6, -2.0 * j / 512), 1e-6, 0.0);
   for (std::size_t j = 64; j < 256; ++j) CHECK(full[j] == 0.0f);
 }
 
-TEST_CASE("forward ops: RoPE pairs channel j with j + d/2 and leaves zero-frequency channels alone", "[forward]") {
+TEST_CASE("forward ops: RoPE pairs channel j with j + d/2 and leaves zero-frequency channels alone",
+          "[forward]") {
   const std::int64_t d = 8, p = 5;
   const auto f = rope_inv_freq({"proportional", 100.0, 0.5}, d);  // 2 of 4 pairs rotate
   const RopeTable t = make_rope_table(f, p, 1);
@@ -103,27 +105,31 @@ TEST_CASE("forward ops: RoPE pairs channel j with j + d/2 and leaves zero-freque
 // With all scores equal, a query's output is the mean of the values it sees: v_j = j gives the mean
 // visible position, p - (W - 1) / 2 for a window W fully inside the sequence. The inclusive-bound mistake
 // (i - j <= W) would give p - W / 2.
-TEST_CASE("forward ops: sliding window is exclusive (a query sees itself and W-1 earlier keys)", "[forward]") {
+TEST_CASE("forward ops: sliding window is exclusive (a query sees itself and W-1 earlier keys)",
+          "[forward]") {
   const std::int64_t n = 20, W = 8;
   Matrix q = Matrix::Zero(n, 1), k = Matrix::Zero(n, 1), v(n, 1);
   for (std::int64_t j = 0; j < n; ++j) v(j, 0) = static_cast<float>(j);
   Matrix out(n, 1);
-  attention(q, k, v, 0, AttentionShape{1, 1, 1, W}, out, 1);
+  ThreadPool serial(1);
+  attention(q, k, v, 0, AttentionShape{1, 1, 1, W}, out, serial);
   for (std::int64_t p = 0; p < n; ++p) {
     const double lo = std::max<std::int64_t>(0, p - W + 1);
     CHECK_NEAR(out(p, 0), (lo + p) / 2.0, 1e-6, 0.0);
   }
-  attention(q, k, v, 0, AttentionShape{1, 1, 1, 0}, out, 1);  // full causal
+  attention(q, k, v, 0, AttentionShape{1, 1, 1, 0}, out, serial);  // full causal
   for (std::int64_t p = 0; p < n; ++p) CHECK_NEAR(out(p, 0), p / 2.0, 1e-6, 0.0);
 }
 
-TEST_CASE("forward ops: attention equals a double-precision reference (GQA, window, prefix offset)", "[forward]") {
+TEST_CASE("forward ops: attention equals a double-precision reference (GQA, window, prefix offset)",
+          "[forward]") {
   const std::int64_t n_heads = 4, n_kv = 2, d = 8, p0 = 11, n_q = 37;  // > one 32-query block
   const std::int64_t window = GENERATE(0, 5);
   const Matrix q = random_matrix(n_q, n_heads * d, 1), k = random_matrix(p0 + n_q, n_kv * d, 2),
                v = random_matrix(p0 + n_q, n_kv * d, 3);
   Matrix out(n_q, n_heads * d);
-  attention(q, k, v, p0, AttentionShape{n_heads, n_kv, d, window}, out, 3);
+  ThreadPool pool(3);
+  attention(q, k, v, p0, AttentionShape{n_heads, n_kv, d, window}, out, pool);
   double worst = 0;
   for (std::int64_t i = 0; i < n_q; ++i)
     for (std::int64_t h = 0; h < n_heads; ++h) {
@@ -154,8 +160,9 @@ TEST_CASE("forward ops: linear equals a naive product for ragged shapes and any 
   const std::int64_t m = GENERATE(1, 5, 33), n = GENERATE(1, 17, 300), k = 37;
   const Matrix x = random_matrix(m, k, 4), w = random_matrix(n, k, 5);
   Matrix y1(m, n), y3(m, n);
-  linear(x, w, y1, 1);
-  linear(x, w, y3, 3);
+  ThreadPool serial(1), pool(3);
+  linear(x, w, y1, serial);
+  linear(x, w, y3, pool);
   double worst = 0;
   for (std::int64_t i = 0; i < m; ++i)
     for (std::int64_t o = 0; o < n; ++o) {
@@ -174,10 +181,11 @@ TEST_CASE("forward ops: MoE routing and experts equal the spelled-out formula", 
   std::vector<float> scale(d_model), per_expert(n_experts);
   for (std::int64_t j = 0; j < d_model; ++j) scale[j] = 0.5f + 0.25f * j;
   for (std::int64_t e = 0; e < n_experts; ++e) per_expert[e] = 0.6f + 0.3f * e;
-  const Routing routing = route(r, scale.data(), proj, per_expert.data(), top_k, 1e-6, 2);
+  ThreadPool pool(2);
+  const Routing routing = route(r, scale.data(), proj, per_expert.data(), top_k, 1e-6, pool);
   const Matrix gate_up = random_matrix(n_experts * 2 * d_expert, d_model, 8),
                down = random_matrix(n_experts * d_model, d_expert, 9);
-  const Matrix out = experts(r, routing, gate_up.data(), down.data(), n_experts, d_expert, 2);
+  const Matrix out = experts(r, routing, gate_up.data(), down.data(), n_experts, d_expert, pool);
 
   for (std::int64_t t = 0; t < n; ++t) {
     INFO("token " << t);
@@ -186,7 +194,8 @@ TEST_CASE("forward ops: MoE routing and experts equal the spelled-out formula", 
     const double inv = 1.0 / std::sqrt(ms / d_model + 1e-6);
     std::vector<double> logit(n_experts);
     for (std::int64_t e = 0; e < n_experts; ++e)
-      for (std::int64_t j = 0; j < d_model; ++j) logit[e] += proj(e, j) * (r(t, j) * inv * scale[j] / std::sqrt(6.0));
+      for (std::int64_t j = 0; j < d_model; ++j)
+        logit[e] += proj(e, j) * (r(t, j) * inv * scale[j] / std::sqrt(6.0));
     std::vector<std::int64_t> order = {0, 1, 2, 3, 4};
     std::sort(order.begin(), order.end(), [&](auto a, auto b) { return logit[a] > logit[b]; });
     double z = 0;

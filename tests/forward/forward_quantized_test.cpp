@@ -1,8 +1,8 @@
 // A W4A16 checkpoint made by our quantizer runs through the CPU reference with no special code: every
 // weight reaches the forward pass through weight_to_f32, which dequantizes compressed-tensors layers.
 // Its logits must equal those of the same forward pass on a plain fp32 checkpoint holding the
-// dequantized weights — and that fp32 path is the one checked against transformers in
-// forward_golden_test.cpp, so this is "transformers on the dequantized weights" by transitivity.
+// dequantized weights, bit for bit. (forward_golden_test.cpp checks the committed e_style_w4a16 fixture
+// against transformers run on its dequantized weights directly.)
 #include <cstdio>
 #include <fstream>
 
@@ -45,14 +45,16 @@ TEST_CASE("forward: a W4A16 checkpoint equals the fp32 pass on its dequantized w
   QuantizeOptions options;
   options.scheme = "W4A16";
   options.group_size = 16;  // the fixture's matrices are 64-192 wide
-  const QuantizeSummary summary = quantize_gemma4_checkpoint(gemma4_fixture("e_style"), dir / "w4a16", options);
+  const QuantizeSummary summary =
+      quantize_gemma4_checkpoint(gemma4_fixture("e_style"), dir / "w4a16", options);
   REQUIRE(summary.quantized_layers > 0);
   write_dequantized(dir / "w4a16", dir / "dequantized");
 
   auto quantized = CpuForward::open(dir / "w4a16");
   auto dequantized = CpuForward::open(dir / "dequantized");
   auto original = CpuForward::open(gemma4_fixture("e_style"));
-  const auto ids = to_ids(read_golden(gemma4_fixture("e_style") / "golden" / "forward.safetensors", "ids_T40").values);
+  const auto ids =
+      to_ids(read_golden(gemma4_fixture("e_style") / "golden" / "forward.safetensors", "ids_T40").values);
   const auto q = score_one(*quantized, ids);
   // Same fp32 weight values, same operations: bit-identical.
   CHECK(q == score_one(*dequantized, ids));

@@ -20,9 +20,10 @@
 namespace qg::test {
 
 // A Gemma4ForCausalLM config.json with every key the forward pass reads passed explicitly.
-inline nlohmann::json synthetic_gemma4_config(std::int64_t d_model, std::int64_t n_layers, std::int64_t n_vocab,
-                                              std::int64_t d_ff, std::int64_t n_heads, std::int64_t n_kv_heads,
-                                              std::int64_t d_head, std::int64_t sliding_window,
+inline nlohmann::json synthetic_gemma4_config(std::int64_t d_model, std::int64_t n_layers,
+                                              std::int64_t n_vocab, std::int64_t d_ff, std::int64_t n_heads,
+                                              std::int64_t n_kv_heads, std::int64_t d_head,
+                                              std::int64_t sliding_window,
                                               std::int64_t max_positions = 4096) {
   nlohmann::json layer_types = nlohmann::json::array();
   for (std::int64_t i = 0; i < n_layers; ++i)
@@ -52,15 +53,16 @@ inline nlohmann::json synthetic_gemma4_config(std::int64_t d_model, std::int64_t
           {"hidden_activation", "gelu_pytorch_tanh"},
           {"rope_parameters",
            {{"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 10000.0}}},
-            {"full_attention", {{"rope_type", "proportional"}, {"rope_theta", 1000000.0}, {"partial_rotary_factor", 0.25}}}}},
+            {"full_attention",
+             {{"rope_type", "proportional"}, {"rope_theta", 1000000.0}, {"partial_rotary_factor", 0.25}}}}},
           {"pad_token_id", 0},
           {"bos_token_id", 2},
           {"eos_token_id", 1}};
 }
 
 // Writes `config` and random weights of `dtype` (BF16 or F32) under `dir` with the "model." prefix.
-inline void write_synthetic_gemma4(const std::filesystem::path& dir, const nlohmann::json& config, DType dtype,
-                                   std::uint32_t seed) {
+inline void write_synthetic_gemma4(const std::filesystem::path& dir, const nlohmann::json& config,
+                                   DType dtype, std::uint32_t seed) {
   std::filesystem::create_directories(dir);
   std::ofstream(dir / "config.json") << config.dump(2) << "\n";
   const Gemma4Config parsed = parse_gemma4_config(config, (dir / "config.json").string());

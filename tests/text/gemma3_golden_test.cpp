@@ -127,9 +127,12 @@ TEST_CASE("Gemma: edge cases (whitespace, newlines, tabs, emoji, CJK, combining 
     CHECK(describe_mismatch(ids_of(c["ids_special"]), special) == "");
     CHECK(gemma().decode(special, false) == c["decoded"].get<std::string>());
     CHECK(gemma().decode(special, true) == c["decoded_skip_special"].get<std::string>());
-    // Gemma's tokenizer is lossless (byte fallback, no normalizer that loses information), except that
-    // text spelling a special token comes back as that token.
-    if (text.find('<') == std::string::npos && text.find("[multimodal]") == std::string::npos) CHECK(gemma().decode(plain, true) == text);
+    // Gemma's tokenizer is lossless (byte fallback, no normalizer that loses information), except for
+    // text spelling an added token (it comes back as that token, or not at all when special) and for a
+    // literal U+2581, which the decoder turns into a space like the escaped spaces.
+    const bool lossless = text.find('<') == std::string::npos && text.find("[multimodal]") == std::string::npos &&
+                          text.find("\xE2\x96\x81") == std::string::npos;
+    if (lossless) CHECK(gemma().decode(plain, true) == text);
   }
 }
 

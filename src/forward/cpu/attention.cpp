@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "common/check.h"
-#include "forward/cpu/parallel.h"
+#include "forward/cpu/thread_pool.h"
 
 namespace qg::cpu {
 
@@ -16,16 +16,20 @@ constexpr std::int64_t kQueryBlock = 32;
 }  // namespace
 
 void attention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, std::int64_t first_position,
-               const AttentionShape& s, MatrixRef out, int n_threads) {
+               const AttentionShape& s, MatrixRef out, ThreadPool& pool) {
   const std::int64_t n_q = q.rows(), d = s.d_head;
-  QG_CHECK(s.n_kv_heads > 0 && s.n_heads % s.n_kv_heads == 0, "{} heads, {} kv heads", s.n_heads, s.n_kv_heads);
-  QG_CHECK(q.cols() == s.n_heads * d && out.cols() == q.cols() && out.rows() == n_q, "attention q/out shapes");
-  QG_CHECK(k.cols() == s.n_kv_heads * d && v.cols() == k.cols() && v.rows() == k.rows(), "attention k/v shapes");
-  QG_CHECK(k.rows() >= first_position + n_q, "{} keys for queries up to position {}", k.rows(), first_position + n_q - 1);
+  QG_CHECK(s.n_kv_heads > 0 && s.n_heads % s.n_kv_heads == 0, "{} heads, {} kv heads", s.n_heads,
+           s.n_kv_heads);
+  QG_CHECK(q.cols() == s.n_heads * d && out.cols() == q.cols() && out.rows() == n_q,
+           "attention q/out shapes");
+  QG_CHECK(k.cols() == s.n_kv_heads * d && v.cols() == k.cols() && v.rows() == k.rows(),
+           "attention k/v shapes");
+  QG_CHECK(k.rows() >= first_position + n_q, "{} keys for queries up to position {}", k.rows(),
+           first_position + n_q - 1);
   const std::int64_t group = s.n_heads / s.n_kv_heads;
   const std::int64_t n_blocks = (n_q + kQueryBlock - 1) / kQueryBlock;
 
-  parallel_for(s.n_heads * n_blocks, n_threads, [&](std::int64_t task) {
+  pool.parallel_for(s.n_heads * n_blocks, [&](std::int64_t task) {
     const std::int64_t h = task / n_blocks, b = task % n_blocks;
     const std::int64_t g = h / group;
     const std::int64_t i0 = b * kQueryBlock, rows = std::min(kQueryBlock, n_q - i0);
@@ -48,7 +52,8 @@ void attention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, std::int64_
       // minimum to them, whose exp underflows to 0).
       thread_local std::vector<double> e;
       e.resize(static_cast<std::size_t>(hi - lo + 1));
-      for (std::int64_t j = lo; j <= hi; ++j) sum += (e[static_cast<std::size_t>(j - lo)] = std::exp(row[j] - max_score));
+      for (std::int64_t j = lo; j <= hi; ++j)
+        sum += (e[static_cast<std::size_t>(j - lo)] = std::exp(row[j] - max_score));
       for (std::int64_t j = 0; j < n_keys; ++j)
         row[j] = (j < lo || j > hi) ? 0.0f : static_cast<float>(e[static_cast<std::size_t>(j - lo)] / sum);
     }

@@ -4,6 +4,7 @@
 #include <cstdint>
 
 #include "forward/cpu/eigen.h"
+#include "forward/cpu/thread_pool.h"
 
 namespace qg::cpu {
 
@@ -21,6 +22,6 @@ struct AttentionShape {
 // also p - j < window. Softmax in double with max subtraction; the two matrix products in fp32.
 // out: [n_q, n_heads * d_head].
 void attention(ConstMatrixRef q, ConstMatrixRef k, ConstMatrixRef v, std::int64_t first_position,
-               const AttentionShape& shape, MatrixRef out, int n_threads);
+               const AttentionShape& shape, MatrixRef out, ThreadPool& pool);
 
 }  // namespace qg::cpu

@@ -12,6 +12,7 @@
 #include "forward/cpu/norms.h"
 #include "forward/cpu/ple.h"
 #include "forward/cpu/rope.h"
+#include "forward/cpu/thread_pool.h"
 
 namespace qg {
 
@@ -34,10 +35,12 @@ class CpuForward::Prefix final : public PrefixState {
   std::vector<Matrix> k_, v_;
 };
 
-std::unique_ptr<CpuForward> CpuForward::open(const std::filesystem::path& model_dir, const CpuForwardOptions& options) {
+std::unique_ptr<CpuForward> CpuForward::open(const std::filesystem::path& model_dir,
+                                             const CpuForwardOptions& options) {
   std::error_code ec;
   if (!std::filesystem::is_directory(model_dir, ec))
-    throw Error("not a checkpoint directory", {.file = model_dir.string(), .hint = "pass the folder with config.json"});
+    throw Error("not a checkpoint directory",
+                {.file = model_dir.string(), .hint = "pass the folder with config.json"});
   const std::filesystem::path config_path = model_dir / "config.json";
   if (!std::filesystem::exists(config_path, ec))
     throw Error("no config.json in this directory", {.file = model_dir.string()});
@@ -47,7 +50,10 @@ std::unique_ptr<CpuForward> CpuForward::open(const std::filesystem::path& model_
 }
 
 CpuForward::CpuForward(Checkpoint checkpoint, Gemma4Config config, const CpuForwardOptions& options)
-    : checkpoint_(std::move(checkpoint)), config_(std::move(config)), options_(options) {
+    : checkpoint_(std::move(checkpoint)),
+      config_(std::move(config)),
+      options_(options),
+      pool_(std::make_unique<cpu::ThreadPool>(options.n_threads)) {
   weights_ = bind_gemma4_weights(checkpoint_, config_);
   store_ = std::make_unique<cpu::WeightStore>(weights_, config_.text, options_.weight_cache_bytes);
   // One table per layer type (check_forward_supported guarantees one head dim per type).
@@ -82,12 +88,13 @@ SequenceState CpuForward::start(TokenSpan tokens, std::size_t index, const Prefi
     Matrix rows(static_cast<Eigen::Index>(tokens.size()), table.cols());
     for (std::size_t i = 0; i < tokens.size(); ++i)
       if (tokens[i] >= table.rows())  // transformers would index out of range; vLLM maps to 0. Refuse.
-        throw Error(fmt::format("token {} is outside the per-layer embedding table ({} rows)", tokens[i], table.rows()),
+        throw Error(fmt::format("token {} is outside the per-layer embedding table ({} rows)", tokens[i],
+                                table.rows()),
                     {.tensor = table.name()});
     table.gather(tokens, rows.data());
     const cpu::GlobalWeights& g = store_->globals();
-    s.ple = cpu::ple_inputs(s.x, rows, g.ple_model_projection.matrix(), g.ple_projection_norm.vector(), c.d_ple,
-                            c.rms_norm_eps, options_.n_threads);
+    s.ple = cpu::ple_inputs(s.x, rows, g.ple_model_projection.matrix(), g.ple_projection_norm.vector(),
+                            c.d_ple, c.rms_norm_eps, *pool_);
     emit(activation::kPleInputs, -1, index, s.first_position, s.ple.data(), s.ple.rows(), s.ple.cols());
   }
   const auto n_layers = static_cast<std::size_t>(c.n_layers);
@@ -115,7 +122,7 @@ void CpuForward::run_layers(std::vector<SequenceState>& seqs) const {
     const bool is_full = c.layers[static_cast<std::size_t>(i)].type == LayerType::kFull;
     for (std::size_t b = 0; b < seqs.size(); ++b) {
       SequenceState& s = seqs[b];
-      cpu::LayerContext ctx{c, is_full ? full[b] : sliding[b], options_.n_threads, {}};
+      cpu::LayerContext ctx{c, is_full ? full[b] : sliding[b], *pool_, {}};
       if (activation_hook())
         ctx.emit = [&, i](std::string_view name, const Matrix& m) {
           emit(name, i, s.sequence, s.first_position, m.data(), m.rows(), m.cols());
@@ -139,21 +146,24 @@ void CpuForward::emit_logits(const SequenceState& s, std::size_t index, const Lo
   for (std::int64_t r0 = std::max<std::int64_t>(0, options.first_logit_row); r0 < n; r0 += chunk) {
     const std::int64_t rows = std::min(chunk, n - r0);
     logits.resize(rows, head.rows());
-    cpu::lm_head(h.middleRows(r0, rows), head, c.final_logit_softcapping, logits, options_.n_threads);
+    cpu::lm_head(h.middleRows(r0, rows), head, c.final_logit_softcapping, logits, *pool_);
     consume(LogitsChunk{index, s.first_position + r0, rows, head.rows(),
                         std::span<const float>(logits.data(), static_cast<std::size_t>(logits.size()))});
   }
 }
 
-void CpuForward::score(std::span<const TokenSpan> batch, const LogitsConsumer& consume, const ScoreOptions& options) {
-  for (std::size_t b = 0; b < batch.size(); ++b) check_tokens(config_.text, batch[b], 0, fmt::format("sequence {}", b));
+void CpuForward::score(std::span<const TokenSpan> batch, const LogitsConsumer& consume,
+                       const ScoreOptions& options) {
+  for (std::size_t b = 0; b < batch.size(); ++b)
+    check_tokens(config_.text, batch[b], 0, fmt::format("sequence {}", b));
   std::vector<SequenceState> seqs;
   for (std::size_t b = 0; b < batch.size(); ++b) seqs.push_back(start(batch[b], b, nullptr));
   run_layers(seqs);
   for (std::size_t b = 0; b < seqs.size(); ++b) emit_logits(seqs[b], b, consume, options);
 }
 
-PrefixHandle CpuForward::encode_prefix(TokenSpan prefix, const LogitsConsumer& consume, const ScoreOptions& options) {
+PrefixHandle CpuForward::encode_prefix(TokenSpan prefix, const LogitsConsumer& consume,
+                                       const ScoreOptions& options) {
   check_tokens(config_.text, prefix, 0, "prefix");
   std::vector<SequenceState> seqs;
   seqs.push_back(start(prefix, 0, nullptr));
@@ -167,7 +177,8 @@ void CpuForward::score_continuations(const PrefixHandle& handle, std::span<const
                                      const LogitsConsumer& consume, const ScoreOptions& options) {
   const auto* prefix = dynamic_cast<const Prefix*>(handle.get());
   if (prefix == nullptr || prefix->owner() != this)
-    throw Error("the prefix was not encoded by this CPU forward pass", {.hint = "call encode_prefix on the same object"});
+    throw Error("the prefix was not encoded by this CPU forward pass",
+                {.hint = "call encode_prefix on the same object"});
   for (std::size_t b = 0; b < continuations.size(); ++b)
     check_tokens(config_.text, continuations[b], prefix->n_tokens(), fmt::format("continuation {}", b));
   std::vector<SequenceState> seqs;

@@ -15,6 +15,7 @@
 namespace qg {
 
 namespace cpu {
+class ThreadPool;
 class WeightStore;
 struct SequenceState;
 }  // namespace cpu
@@ -30,14 +31,16 @@ class CpuForward final : public Forward {
  public:
   // Opens a checkpoint directory (config.json + safetensors); throws qg::Error naming the file for a bad
   // checkpoint or a config the forward pass cannot run.
-  static std::unique_ptr<CpuForward> open(const std::filesystem::path& model_dir, const CpuForwardOptions& options = {});
+  static std::unique_ptr<CpuForward> open(const std::filesystem::path& model_dir,
+                                          const CpuForwardOptions& options = {});
   ~CpuForward() override;
 
   const Gemma4TextConfig& config() const override { return config_.text; }
   std::string device() const override { return "cpu"; }
 
   using Forward::score;
-  void score(std::span<const TokenSpan> batch, const LogitsConsumer& consume, const ScoreOptions& options = {}) override;
+  void score(std::span<const TokenSpan> batch, const LogitsConsumer& consume,
+             const ScoreOptions& options = {}) override;
   PrefixHandle encode_prefix(TokenSpan prefix, const LogitsConsumer& consume = {},
                              const ScoreOptions& options = {}) override;
   void score_continuations(const PrefixHandle& prefix, std::span<const TokenSpan> continuations,
@@ -58,6 +61,7 @@ class CpuForward final : public Forward {
   Gemma4Config config_;
   Gemma4Weights weights_;
   CpuForwardOptions options_;
+  std::unique_ptr<cpu::ThreadPool> pool_;
   std::unique_ptr<cpu::WeightStore> store_;
   std::vector<float> inv_freq_sliding_, inv_freq_full_;
 };

@@ -16,7 +16,8 @@ ConstMatrixMap F32Weight::matrix() const {
 }
 
 ConstMatrixMap F32Weight::slice(std::int64_t index) const {
-  QG_CHECK(shape.size() == 3 && index >= 0 && index < shape[0], "slice {} of shape {}", index, shape_str(shape));
+  QG_CHECK(shape.size() == 3 && index >= 0 && index < shape[0], "slice {} of shape {}", index,
+           shape_str(shape));
   return ConstMatrixMap(data.data() + index * shape[1] * shape[2], shape[1], shape[2]);
 }
 
@@ -27,11 +28,13 @@ const float* F32Weight::vector() const {
 
 F32Weight load_f32(const Gemma4Weights& weights, const std::string& name) {
   auto it = weights.by_name.find(name);
-  if (it == weights.by_name.end()) throw Error("weight not bound (not implied by the config)", {.tensor = name});
+  if (it == weights.by_name.end())
+    throw Error("weight not bound (not implied by the config)", {.tensor = name});
   const BoundWeight& w = weights.weights[it->second];
   F32Weight out{w.spec.shape, weight_to_f32(w)};
   if (static_cast<std::int64_t>(out.data.size()) != shape_numel(w.spec.shape))
-    throw Error(fmt::format("weight_to_f32 returned {} values for shape {}", out.data.size(), shape_str(w.spec.shape)),
+    throw Error(fmt::format("weight_to_f32 returned {} values for shape {}", out.data.size(),
+                            shape_str(w.spec.shape)),
                 {.tensor = w.checkpoint_name});
   return out;
 }
@@ -41,14 +44,15 @@ namespace {
 bool plain_float(const BoundWeight& w) {
   const DType d = w.view.dtype;
   // A quantized layer's `view` is its packed weight (scales elsewhere): only weight_to_f32 can read it.
-  return !w.quantized && w.view.device == Device::kHost && w.view.shape == w.spec.shape && w.spec.shape.size() == 2 &&
-         (d == DType::kBF16 || d == DType::kF16 || d == DType::kF32);
+  return !w.quantized && w.view.device == Device::kHost && w.view.shape == w.spec.shape &&
+         w.spec.shape.size() == 2 && (d == DType::kBF16 || d == DType::kF16 || d == DType::kF32);
 }
 
 // Widens `count` contiguous elements starting at element `first` of a BF16/F16/F32 view (possibly
 // unaligned: checkpoint data is mmapped at arbitrary offsets).
 void widen(const TensorView& v, std::int64_t first, std::int64_t count, float* out) {
-  const auto* base = static_cast<const std::byte*>(v.data) + first * static_cast<std::int64_t>(dtype_size(v.dtype));
+  const auto* base =
+      static_cast<const std::byte*>(v.data) + first * static_cast<std::int64_t>(dtype_size(v.dtype));
   switch (v.dtype) {
     case DType::kF32:
       std::memcpy(out, base, static_cast<std::size_t>(count) * 4);
@@ -76,7 +80,8 @@ TableRows::TableRows(const BoundWeight& weight, bool keep_f32)
   if (!plain_float(weight)) {
     f32_ = weight_to_f32(weight);  // quantized or otherwise packed: one fp32 copy is the only way in
     if (static_cast<std::int64_t>(f32_.size()) != rows_ * cols_)
-      throw Error(fmt::format("weight_to_f32 returned {} values for shape {}", f32_.size(), shape_str(weight.spec.shape)),
+      throw Error(fmt::format("weight_to_f32 returned {} values for shape {}", f32_.size(),
+                              shape_str(weight.spec.shape)),
                   {.tensor = name_});
   } else if (keep_f32) {
     f32_.resize(static_cast<std::size_t>(rows_ * cols_));
@@ -85,8 +90,8 @@ TableRows::TableRows(const BoundWeight& weight, bool keep_f32)
 }
 
 void TableRows::copy_rows(std::int64_t first, std::int64_t count, float* out) const {
-  QG_CHECK(first >= 0 && count >= 0 && first + count <= rows_, "rows [{}, {}) of {} ({} rows)", first, first + count,
-           name_, rows_);
+  QG_CHECK(first >= 0 && count >= 0 && first + count <= rows_, "rows [{}, {}) of {} ({} rows)", first,
+           first + count, name_, rows_);
   if (!f32_.empty())
     std::memcpy(out, f32_.data() + first * cols_, static_cast<std::size_t>(count * cols_) * sizeof(float));
   else
@@ -94,7 +99,8 @@ void TableRows::copy_rows(std::int64_t first, std::int64_t count, float* out) co
 }
 
 void TableRows::gather(TokenSpan ids, float* out) const {
-  for (std::size_t i = 0; i < ids.size(); ++i) copy_rows(ids[i], 1, out + static_cast<std::int64_t>(i) * cols_);
+  for (std::size_t i = 0; i < ids.size(); ++i)
+    copy_rows(ids[i], 1, out + static_cast<std::int64_t>(i) * cols_);
 }
 
 namespace {
@@ -142,7 +148,8 @@ LayerWeights load_layer(const Gemma4Weights& w, const Gemma4TextConfig& c, int i
 
 }  // namespace
 
-WeightStore::WeightStore(const Gemma4Weights& weights, const Gemma4TextConfig& config, std::uint64_t cache_bytes)
+WeightStore::WeightStore(const Gemma4Weights& weights, const Gemma4TextConfig& config,
+                         std::uint64_t cache_bytes)
     : weights_(weights), config_(config) {
   globals_.final_norm = load_f32(weights, "norm.weight");
   if (config.has_ple()) {
@@ -153,9 +160,14 @@ WeightStore::WeightStore(const Gemma4Weights& weights, const Gemma4TextConfig& c
   std::uint64_t layer_bytes = 0, embed_bytes = 0, head_bytes = 0;
   for (const BoundWeight& b : weights.weights) {
     switch (b.spec.component) {
-      case WeightComponent::kTokenEmbedding: embed_bytes += f32_bytes(b.spec); break;
-      case WeightComponent::kLmHead: head_bytes += f32_bytes(b.spec); break;
-      case WeightComponent::kPleTable: break;  // only the rows of the tokens in a call are ever needed
+      case WeightComponent::kTokenEmbedding:
+        embed_bytes += f32_bytes(b.spec);
+        break;
+      case WeightComponent::kLmHead:
+        head_bytes += f32_bytes(b.spec);
+        break;
+      case WeightComponent::kPleTable:
+        break;  // only the rows of the tokens in a call are ever needed
       default:
         if (b.spec.layer >= 0) layer_bytes += f32_bytes(b.spec);
     }
@@ -168,8 +180,10 @@ WeightStore::WeightStore(const Gemma4Weights& weights, const Gemma4TextConfig& c
   const bool keep_embedding = embed_bytes <= left;
   if (keep_embedding) left -= embed_bytes;
   embedding_ = std::make_unique<TableRows>(bound("embed_tokens.weight"), keep_embedding);
-  if (!config.tie_word_embeddings) head_ = std::make_unique<TableRows>(bound("lm_head.weight"), head_bytes <= left);
-  if (config.has_ple()) ple_table_ = std::make_unique<TableRows>(bound("embed_tokens_per_layer.weight"), false);
+  if (!config.tie_word_embeddings)
+    head_ = std::make_unique<TableRows>(bound("lm_head.weight"), head_bytes <= left);
+  if (config.has_ple())
+    ple_table_ = std::make_unique<TableRows>(bound("embed_tokens_per_layer.weight"), false);
   if (cache_layers)
     for (int i = 0; i < config.n_layers; ++i)
       cache_.push_back(std::make_shared<const LayerWeights>(load_layer(weights, config, i)));

@@ -36,7 +36,8 @@ struct LayerWeights {
   F32Weight gate_proj, up_proj, down_proj;
   // MoE layers only.
   F32Weight router_proj, router_scale, router_per_expert_scale;
-  F32Weight experts_gate_up, experts_down;  // [n_experts, 2 * d_expert, d_model], [n_experts, d_model, d_expert]
+  F32Weight experts_gate_up,
+      experts_down;  // [n_experts, 2 * d_expert, d_model], [n_experts, d_model, d_expert]
   F32Weight post_ffn_norm_1, pre_ffn_norm_2, post_ffn_norm_2;
   // PLE models only.
   F32Weight ple_gate, ple_projection, post_ple_norm;

@@ -8,6 +8,7 @@
 #include "forward/cpu/cpu_weights.h"
 #include "forward/cpu/eigen.h"
 #include "forward/cpu/rope.h"
+#include "forward/cpu/thread_pool.h"
 #include "model/gemma4_config.h"
 
 namespace qg::cpu {
@@ -27,7 +28,7 @@ struct SequenceState {
 struct LayerContext {
   const Gemma4TextConfig& config;
   const RopeTable& rope;  // this layer type's table for the sequence's positions
-  int n_threads = 0;
+  ThreadPool& pool;
   // Receives (activation name, value [n, width]); may be empty.
   std::function<void(std::string_view, const Matrix&)> emit;
 };

@@ -5,7 +5,7 @@
 
 #include "common/check.h"
 #include "forward/cpu/linear.h"
-#include "forward/cpu/parallel.h"
+#include "forward/cpu/thread_pool.h"
 
 namespace qg::cpu {
 
@@ -22,10 +22,14 @@ float round_mantissa(float v, int mantissa_bits) {
 float embed_scale(std::int64_t dim, DType activation_dtype) {
   const auto s = static_cast<float>(std::sqrt(static_cast<double>(dim)));  // torch.tensor(dim**0.5): fp32
   switch (activation_dtype) {
-    case DType::kF32: return s;
-    case DType::kBF16: return round_mantissa(s, 7);
-    case DType::kF16: return round_mantissa(s, 10);
-    default: QG_CHECK(false, "embed_scale for activation dtype {}", dtype_name(activation_dtype));
+    case DType::kF32:
+      return s;
+    case DType::kBF16:
+      return round_mantissa(s, 7);
+    case DType::kF16:
+      return round_mantissa(s, 10);
+    default:
+      QG_CHECK(false, "embed_scale for activation dtype {}", dtype_name(activation_dtype));
   }
   return s;
 }
@@ -41,11 +45,12 @@ namespace {
 constexpr std::int64_t kVocabSlab = 2048;  // rows of the table widened at once (2048 x 2560 fp32 = 20 MiB)
 }  // namespace
 
-void lm_head(ConstMatrixRef h, const TableRows& table, std::optional<double> softcap, MatrixRef logits, int n_threads) {
+void lm_head(ConstMatrixRef h, const TableRows& table, std::optional<double> softcap, MatrixRef logits,
+             ThreadPool& pool) {
   const std::int64_t n_vocab = table.rows(), d_model = table.cols();
   QG_CHECK(h.cols() == d_model && logits.rows() == h.rows() && logits.cols() == n_vocab, "lm_head shapes");
   const std::int64_t n_slabs = (n_vocab + kVocabSlab - 1) / kVocabSlab;
-  parallel_for(n_slabs, n_threads, [&](std::int64_t s) {
+  pool.parallel_for(n_slabs, [&](std::int64_t s) {
     const std::int64_t v0 = s * kVocabSlab, nv = std::min(kVocabSlab, n_vocab - v0);
     if (const float* all = table.f32()) {
       const ConstMatrixMap slab(all + v0 * d_model, nv, d_model);

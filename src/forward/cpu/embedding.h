@@ -6,6 +6,7 @@
 #include "common/dtype.h"
 #include "forward/cpu/cpu_weights.h"
 #include "forward/cpu/eigen.h"
+#include "forward/cpu/thread_pool.h"
 #include "forward/forward.h"
 
 namespace qg::cpu {
@@ -20,6 +21,7 @@ Matrix embed(const TableRows& table, TokenSpan ids, float scale);
 
 // logits = h · tableᵀ, then c·tanh(logits / c) when softcap c is set. h: [n, d_model]; logits: [n, rows].
 // Works over vocabulary slabs, widening each slab from the checkpoint unless the table is kept in fp32.
-void lm_head(ConstMatrixRef h, const TableRows& table, std::optional<double> softcap, MatrixRef logits, int n_threads);
+void lm_head(ConstMatrixRef h, const TableRows& table, std::optional<double> softcap, MatrixRef logits,
+             ThreadPool& pool);
 
 }  // namespace qg::cpu

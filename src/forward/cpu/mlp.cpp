@@ -20,11 +20,11 @@ void gelu_tanh_mul(MatrixRef gate, ConstMatrixRef up) {
 }
 
 Matrix dense_mlp(ConstMatrixRef x, ConstMatrixRef gate_proj, ConstMatrixRef up_proj, ConstMatrixRef down_proj,
-                 int n_threads) {
-  Matrix gate = linear(x, gate_proj, n_threads);
-  const Matrix up = linear(x, up_proj, n_threads);
+                 ThreadPool& pool) {
+  Matrix gate = linear(x, gate_proj, pool);
+  const Matrix up = linear(x, up_proj, pool);
   gelu_tanh_mul(gate, up);
-  return linear(gate, down_proj, n_threads);
+  return linear(gate, down_proj, pool);
 }
 
 }  // namespace qg::cpu

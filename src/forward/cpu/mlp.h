@@ -1,6 +1,7 @@
 #pragma once
 // Gemma 4's gated MLP (gemma4-text.md §10) and its activation.
 #include "forward/cpu/eigen.h"
+#include "forward/cpu/thread_pool.h"
 
 namespace qg::cpu {
 
@@ -12,6 +13,6 @@ void gelu_tanh_mul(MatrixRef gate, ConstMatrixRef up);
 
 // down · (gelu_tanh(gate · x) ⊙ (up · x)), no biases. x: [n, d_model] -> [n, d_model].
 Matrix dense_mlp(ConstMatrixRef x, ConstMatrixRef gate_proj, ConstMatrixRef up_proj, ConstMatrixRef down_proj,
-                 int n_threads);
+                 ThreadPool& pool);
 
 }  // namespace qg::cpu

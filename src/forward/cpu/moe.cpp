@@ -8,12 +8,12 @@
 #include "forward/cpu/linear.h"
 #include "forward/cpu/mlp.h"
 #include "forward/cpu/norms.h"
-#include "forward/cpu/parallel.h"
+#include "forward/cpu/thread_pool.h"
 
 namespace qg::cpu {
 
-Routing route(ConstMatrixRef r, const float* router_scale, ConstMatrixRef router_proj, const float* per_expert_scale,
-              std::int64_t top_k, double eps, int n_threads) {
+Routing route(ConstMatrixRef r, const float* router_scale, ConstMatrixRef router_proj,
+              const float* per_expert_scale, std::int64_t top_k, double eps, ThreadPool& pool) {
   const std::int64_t n = r.rows(), d_model = r.cols(), n_experts = router_proj.rows();
   QG_CHECK(router_proj.cols() == d_model && top_k >= 1 && top_k <= n_experts, "router shapes");
   // Python's hidden_size**-0.5, multiplied into an fp32 tensor as an fp32 scalar.
@@ -23,7 +23,7 @@ Routing route(ConstMatrixRef r, const float* router_scale, ConstMatrixRef router
     rms_norm(r.data() + t * r.outerStride(), 1, d_model, nullptr, eps, &z(t, 0));
     for (std::int64_t j = 0; j < d_model; ++j) z(t, j) = (z(t, j) * router_scale[j]) * root_size;
   }
-  const Matrix logits = linear(z, router_proj, n_threads);
+  const Matrix logits = linear(z, router_proj, pool);
 
   Routing out;
   out.top_k = top_k;
@@ -34,12 +34,12 @@ Routing route(ConstMatrixRef r, const float* router_scale, ConstMatrixRef router
     const float* l = &logits(t, 0);
     std::iota(order.begin(), order.end(), 0);
     // Softmax is monotonic, so the top-k of the probabilities is the top-k of the logits.
-    std::partial_sort(order.begin(), order.begin() + top_k, order.end(), [&](std::int32_t a, std::int32_t b) {
-      return l[a] != l[b] ? l[a] > l[b] : a < b;
-    });
+    std::partial_sort(order.begin(), order.begin() + top_k, order.end(),
+                      [&](std::int32_t a, std::int32_t b) { return l[a] != l[b] ? l[a] > l[b] : a < b; });
     const double max_logit = l[order[0]];
     double sum = 0.0;
-    for (std::int64_t k = 0; k < top_k; ++k) sum += std::exp(l[order[static_cast<std::size_t>(k)]] - max_logit);
+    for (std::int64_t k = 0; k < top_k; ++k)
+      sum += std::exp(l[order[static_cast<std::size_t>(k)]] - max_logit);
     for (std::int64_t k = 0; k < top_k; ++k) {
       const std::int32_t e = order[static_cast<std::size_t>(k)];
       const auto w = static_cast<float>(std::exp(l[e] - max_logit) / sum);
@@ -56,7 +56,7 @@ constexpr std::int64_t kTokenChunk = 512;
 }  // namespace
 
 Matrix experts(ConstMatrixRef u, const Routing& routing, const float* gate_up, const float* down,
-               std::int64_t n_experts, std::int64_t d_expert, int n_threads) {
+               std::int64_t n_experts, std::int64_t d_expert, ThreadPool& pool) {
   const std::int64_t n = u.rows(), d_model = u.cols(), top_k = routing.top_k;
   QG_CHECK(static_cast<std::int64_t>(routing.expert.size()) == n * top_k, "routing of {} tokens", n);
   Matrix out = Matrix::Zero(n, d_model);
@@ -70,7 +70,7 @@ Matrix experts(ConstMatrixRef u, const Routing& routing, const float* gate_up, c
       slots[static_cast<std::size_t>(e)].push_back(s);
     }
     Matrix y(nt * top_k, d_model);  // row s - t0*top_k: weighted output of slot s
-    parallel_for(n_experts, n_threads, [&](std::int64_t e) {
+    pool.parallel_for(n_experts, [&](std::int64_t e) {
       const auto& es = slots[static_cast<std::size_t>(e)];
       if (es.empty()) return;
       const auto m = static_cast<std::int64_t>(es.size());
@@ -78,10 +78,10 @@ Matrix experts(ConstMatrixRef u, const Routing& routing, const float* gate_up, c
       for (std::int64_t i = 0; i < m; ++i) x.row(i) = u.row(es[static_cast<std::size_t>(i)] / top_k);
       const ConstMatrixMap w_gate_up(gate_up + e * 2 * d_expert * d_model, 2 * d_expert, d_model);
       const ConstMatrixMap w_down(down + e * d_model * d_expert, d_model, d_expert);
-      Matrix gu = linear(x, w_gate_up, 1);
+      Matrix gu = linear(x, w_gate_up, pool);
       Matrix act = gu.leftCols(d_expert);
       gelu_tanh_mul(act, gu.rightCols(d_expert));
-      const Matrix ye = linear(act, w_down, 1);
+      const Matrix ye = linear(act, w_down, pool);
       for (std::int64_t i = 0; i < m; ++i) {
         const std::int64_t s = es[static_cast<std::size_t>(i)];
         y.row(s - t0 * top_k) = ye.row(i) * routing.weight[static_cast<std::size_t>(s)];
@@ -92,7 +92,8 @@ Matrix experts(ConstMatrixRef u, const Routing& routing, const float* gate_up, c
     for (std::int64_t t = t0; t < t0 + nt; ++t) {
       std::iota(k_order.begin(), k_order.end(), 0);
       std::sort(k_order.begin(), k_order.end(), [&](std::int64_t a, std::int64_t b) {
-        return routing.expert[static_cast<std::size_t>(t * top_k + a)] < routing.expert[static_cast<std::size_t>(t * top_k + b)];
+        return routing.expert[static_cast<std::size_t>(t * top_k + a)] <
+               routing.expert[static_cast<std::size_t>(t * top_k + b)];
       });
       for (std::int64_t k : k_order) out.row(t) += y.row((t - t0) * top_k + k);
     }

@@ -4,7 +4,8 @@
 
 namespace qg::cpu {
 
-void rms_norm(const float* x, std::int64_t n_rows, std::int64_t width, const float* weight, double eps, float* out) {
+void rms_norm(const float* x, std::int64_t n_rows, std::int64_t width, const float* weight, double eps,
+              float* out) {
   for (std::int64_t r = 0; r < n_rows; ++r) {
     const float* xr = x + r * width;
     float* yr = out + r * width;

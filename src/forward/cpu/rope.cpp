@@ -12,7 +12,8 @@ std::vector<float> rope_inv_freq(const RopeParams& params, std::int64_t d_head) 
   std::int64_t rotated = half;
   if (params.rope_type == "proportional") {
     // Python: int(partial_rotary_factor * head_dim // 2), a floor division of a float.
-    rotated = static_cast<std::int64_t>(std::floor(params.partial_rotary_factor * static_cast<double>(d_head) / 2.0));
+    rotated = static_cast<std::int64_t>(
+        std::floor(params.partial_rotary_factor * static_cast<double>(d_head) / 2.0));
   } else {
     QG_CHECK(params.rope_type == "default", "rope_type {}", params.rope_type);
   }
@@ -25,7 +26,8 @@ std::vector<float> rope_inv_freq(const RopeParams& params, std::int64_t d_head) 
   return f;
 }
 
-RopeTable make_rope_table(const std::vector<float>& inv_freq, std::int64_t first_position, std::int64_t n_positions) {
+RopeTable make_rope_table(const std::vector<float>& inv_freq, std::int64_t first_position,
+                          std::int64_t n_positions) {
   RopeTable t;
   t.first_position = first_position;
   t.n_positions = n_positions;

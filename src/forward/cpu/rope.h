@@ -21,11 +21,12 @@ std::vector<float> rope_inv_freq(const RopeParams& params, std::int64_t d_head);
 struct RopeTable {
   std::int64_t first_position = 0;
   std::int64_t n_positions = 0;
-  std::int64_t half = 0;    // d_head / 2
-  std::vector<float> cos;   // [n_positions, half]
+  std::int64_t half = 0;   // d_head / 2
+  std::vector<float> cos;  // [n_positions, half]
   std::vector<float> sin;
 };
-RopeTable make_rope_table(const std::vector<float>& inv_freq, std::int64_t first_position, std::int64_t n_positions);
+RopeTable make_rope_table(const std::vector<float>& inv_freq, std::int64_t first_position,
+                          std::int64_t n_positions);
 
 // Rotates x [n_positions, n_heads * 2 * half] in place, row r at position table.first_position + r:
 //   x'[j] = x[j] cos - x[j + half] sin,   x'[j + half] = x[j + half] cos + x[j] sin.

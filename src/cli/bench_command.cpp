@@ -18,6 +18,7 @@
 #include "load/bench_report.h"
 #include "load/load_client.h"
 #include "load/nvml_sampler.h"
+#include "load/prometheus.h"
 #include "report/format.h"
 #include "load/prompts.h"
 #include "load/request_builder.h"
@@ -287,7 +288,10 @@ CommandRunner register_bench(CLI::App& app) {
         sampler.emplace(0.1, a->server_pid >= 0 ? std::optional<std::int64_t>(a->server_pid) : std::nullopt);
         sampler->start();
       }
+      load::PrometheusSampler prom(client, 0.5);
+      prom.start();
       const load::LoadRun run = load::run_load(client, plan);
+      const auto server_metrics = prom.stop();
       last_vram = sampler ? sampler->stop() : load::VramReport{false, "disabled by --no-vram", "", 0, {}};
       if (!run.http_version.empty()) http_version = run.http_version;
       auto m = load::compute_level_metrics(run, plan, pcts, slo);
@@ -295,6 +299,7 @@ CommandRunner register_bench(CLI::App& app) {
       j["quantgate"]["client_loop_iterations"] = run.loop_iterations;
       j["quantgate"]["warmup_requests"] = run.warmup.size();
       j["quantgate"]["vram"] = vram_json(last_vram);
+      j["quantgate"]["server_metrics"] = server_metrics;
       if (a->save_detailed) j["detailed"] = load::level_detail_json(run, m.rate_mode);
       level_objs.push_back(std::move(j));
       results.push_back(std::move(m));

@@ -1,10 +1,12 @@
 // The CPU reference's building blocks against formulas written out independently (in double), each
 // on the detail a naive implementation gets wrong (gemma4-text.md §15).
+#include <atomic>
 #include <cmath>
 #include <random>
 #include <vector>
 
 #include "catch.h"
+#include "common/error.h"
 #include "forward/cpu/attention.h"
 #include "forward/cpu/embedding.h"
 #include "forward/cpu/linear.h"
@@ -12,6 +14,7 @@
 #include "forward/cpu/moe.h"
 #include "forward/cpu/norms.h"
 #include "forward/cpu/rope.h"
+#include "forward/cpu/thread_pool.h"
 
 using namespace qg;
 using namespace qg::cpu;
@@ -225,4 +228,24 @@ TEST_CASE("forward ops: MoE routing and experts equal the spelled-out formula", 
       CHECK_NEAR(out(t, c), want, 1e-4, 1e-5);
     }
   }
+}
+
+TEST_CASE("forward ops: the thread pool runs every index once, nests inline and rethrows", "[forward]") {
+  ThreadPool pool(3);
+  for (int round = 0; round < 50; ++round) {  // jobs back to back: late workers must not touch a new job
+    std::vector<std::atomic<int>> hits(101);
+    pool.parallel_for(101, [&](std::int64_t i) {
+      hits[static_cast<std::size_t>(i)]++;
+      pool.parallel_for(3, [&](std::int64_t) {});  // nested: inline, no deadlock
+    });
+    for (const auto& h : hits) REQUIRE(h.load() == 1);
+  }
+  CHECK_THROWS_AS(pool.parallel_for(10,
+                                    [](std::int64_t i) {
+                                      if (i == 7) throw qg::Error("task 7");
+                                    }),
+                  qg::Error);
+  std::atomic<int> after{0};
+  pool.parallel_for(10, [&](std::int64_t) { after++; });  // still usable after an exception
+  CHECK(after.load() == 10);
 }

@@ -31,6 +31,10 @@ for l in d["levels"]:
     assert l["mean_ttft_ms"] >= 3.0
     assert l["quantgate"]["output_token_source"] == "server usage"
 assert "provenance" in d and "argv" in d["provenance"]
+for l in d["levels"]:
+    sm = l["quantgate"]["server_metrics"]
+    assert sm["present"] and "vllm:kv_cache_usage_perc" in sm["gauges_peak"], sm
+    assert sm["counters_delta"]["vllm:prompt_tokens_total"] >= 6 * 8, sm
 assert d["vram"]["measured"] is False and d["vram"]["reason"]
 PY
 

@@ -100,3 +100,21 @@ TEST_CASE("vram: without the NVML library the report says not measured and why",
   CHECK(r.reason.find("cannot load libqg-no-such-nvml.so.1") != std::string::npos);
   CHECK(r.gpus.empty());
 }
+
+#include "load/prometheus.h"
+
+TEST_CASE("prometheus: text exposition summed over label sets", "[load]") {
+  const char* text =
+      "# HELP vllm:kv_cache_usage_perc KV-cache usage.\n"
+      "# TYPE vllm:kv_cache_usage_perc gauge\n"
+      "vllm:kv_cache_usage_perc{engine=\"0\",model_name=\"m\"} 0.25\n"
+      "vllm:kv_cache_usage_perc{engine=\"1\",model_name=\"a}b\"} 0.5\r\n"
+      "vllm:num_preemptions_total{engine=\"0\"} 3 1760000000000\n"
+      "plain_metric 7\n"
+      "broken{engine=\"0\" \n";
+  auto m = parse_prometheus_text(text);
+  CHECK(m["vllm:kv_cache_usage_perc"] == Approx(0.75));
+  CHECK(m["vllm:num_preemptions_total"] == Approx(3));
+  CHECK(m["plain_metric"] == Approx(7));
+  CHECK(m.count("broken") == 0);
+}

@@ -75,3 +75,36 @@ TEST_CASE("prompts: random-token prompts have the exact length and a shared pref
   CHECK_FALSE(std::equal(a.begin(), a.end(), b.begin()));
   for (auto id : a) CHECK(id != 0);
 }
+
+#include "test_paths.h"
+#include "text/tokenizer.h"
+
+namespace {
+class FixtureTokenizer : public TokenCounter {
+ public:
+  explicit FixtureTokenizer(qg::text::Tokenizer t) : t_(std::move(t)) {}
+  std::vector<std::int32_t> encode(const std::string& s) const override {
+    auto ids = t_.encode(s, false);
+    return {ids.begin(), ids.end()};
+  }
+  std::string decode(std::span<const std::int32_t> ids) const override {
+    std::vector<qg::text::TokenId> v(ids.begin(), ids.end());
+    return t_.decode(v, false);
+  }
+  std::size_t vocab_size() const override { return t_.vocab_size(); }
+  bool is_special(std::int32_t id) const override { return t_.is_special(static_cast<qg::text::TokenId>(id)); }
+
+ private:
+  qg::text::Tokenizer t_;
+};
+}  // namespace
+
+TEST_CASE("prompts: exact lengths with a real BPE tokenizer (byte-level fixture)", "[load]") {
+  FixtureTokenizer tok(qg::text::Tokenizer::load(qg::test::fixtures_dir() / "text/qwen2_like/tokenizer.json"));
+  auto ps = random_token_prompts(tok, {4, 100, 0, 42});
+  REQUIRE(ps.size() == 4);
+  for (const auto& p : ps) {
+    CHECK(p.n_tokens == 100);
+    CHECK(tok.encode(p.text).size() == 100);
+  }
+}

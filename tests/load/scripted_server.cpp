@@ -170,6 +170,15 @@ ScriptedServer::ScriptedServer(ServerScript script) : impl_(std::make_unique<Imp
     r.set_content(fmt::format(R"({{"object":"list","data":[{{"id":"{}","object":"model","owned_by":"scripted"}}]}})", impl->script.model),
                   "application/json");
   });
+  svr.Get("/metrics", [impl](const httplib::Request&, httplib::Response& r) {
+    // vLLM-shaped: a KV gauge that grows with arrivals (capped at 1) and a prompt-token counter.
+    const double arrivals = static_cast<double>(impl->arrivals.load());
+    r.set_content(fmt::format("# HELP vllm:kv_cache_usage_perc KV-cache usage.\n# TYPE vllm:kv_cache_usage_perc gauge\n"
+                              "vllm:kv_cache_usage_perc{{engine=\"0\",model_name=\"{}\"}} {}\n"
+                              "vllm:prompt_tokens_total{{engine=\"0\",model_name=\"m\"}} {}\n",
+                              impl->script.model, std::min(1.0, arrivals / 1000.0), arrivals * 6),
+                  "text/plain; version=0.0.4");
+  });
   impl_->port = svr.bind_to_any_port("127.0.0.1");
   if (impl_->port <= 0) throw std::runtime_error("scripted server: cannot bind 127.0.0.1");
   impl_->thread = std::thread([impl] { impl->server.listen_after_bind(); });

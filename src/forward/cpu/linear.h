@@ -6,8 +6,8 @@
 namespace qg::cpu {
 
 // x: [m, k], w: [n, k] (the checkpoint's [out, in] layout), y: [m, n] (resized by the caller).
-// Each thread computes a block of output features with Eigen's GEMM; the reduction over k is never
-// split, so every output element is one fp32 dot product, as in torch's CPU sgemm.
+// Each thread computes a block of output features with Eigen's GEMM (fp32 accumulation, as torch's CPU
+// sgemm); the reduction over k is never split across threads.
 void linear(ConstMatrixRef x, ConstMatrixRef w, MatrixRef y, ThreadPool& pool);
 
 // Convenience: returns x · wᵀ.

@@ -75,7 +75,11 @@ class Reader {
 
 RopeParams parse_rope(const Reader& r, const json& v, const std::string& layer_type, RopeParams fallback) {
   if (!v.is_object()) r.fail("rope_parameters." + layer_type, "must be an object");
-  Reader rr(v, "", "");
+  // Any other key (factor, scaling ranges...) would change the frequencies; refuse it rather than
+  // compute wrong numbers.
+  for (const auto& [key, _] : v.items())
+    if (key != "rope_type" && key != "rope_theta" && key != "partial_rotary_factor")
+      r.fail("rope_parameters." + layer_type + "." + key, "is not supported (rope_type, rope_theta, partial_rotary_factor)");
   RopeParams p;
   p.rope_type = v.contains("rope_type") && v["rope_type"].is_string() ? v["rope_type"].get<std::string>()
                                                                       : fallback.rope_type;

@@ -172,6 +172,13 @@ TEST_CASE("bad configs are errors naming the file and the key", "[model]") {
   require_error(
       [] { parse_gemma4_config({{"model_type", "gemma4_text"}, {"per_layer_config", {{"99", {{"head_dim", 8}}}}}}, "f"); },
       "f", "", "key '99' is not a layer index");
+  require_error(
+      [] {
+        parse_gemma4_config({{"model_type", "gemma4_text"},
+                             {"rope_parameters", {{"sliding_attention", {{"rope_type", "default"}, {"rope_theta", 1e4}, {"factor", 8.0}}}}}},
+                            "f");
+      },
+      "f", "", "'rope_parameters.sliding_attention.factor' is not supported");
   require_error([] { parse_gemma4_config({{"model_type", "gemma4_text"}, {"num_hidden_layers", 4}, {"num_kv_shared_layers", 9}}, "f"); },
                 "f", "", "exceeds num_hidden_layers");
 }

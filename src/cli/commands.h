@@ -15,5 +15,7 @@ CommandRunner register_quantize(CLI::App& app);
 CommandRunner register_tokenize(CLI::App& app);
 CommandRunner register_score(CLI::App& app);
 CommandRunner register_bench(CLI::App& app);
+CommandRunner register_mmlu(CLI::App& app);
+CommandRunner register_kl(CLI::App& app);
 
 }  // namespace qg::cli

@@ -25,6 +25,8 @@ int main(int argc, char** argv) {
   add(qg::cli::register_tokenize);
   add(qg::cli::register_score);
   add(qg::cli::register_bench);
+  add(qg::cli::register_mmlu);
+  add(qg::cli::register_kl);
 
   try {
     app.parse(argc, argv);

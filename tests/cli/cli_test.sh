@@ -150,6 +150,63 @@ expect 2 'error: .*badtok/tokenizer.json: not valid JSON' -- "$bin" tokenize "$t
 echo '{"version": "1.0", "model": {"type": "Unigram", "vocab": []}}' > "$tmp/badtok/tokenizer.json"
 expect 2 "error: .*badtok/tokenizer.json: model.type: model type 'Unigram' is not supported" -- "$bin" tokenize "$tmp/badtok" --text "x"
 
+# mmlu: the tiny fixture with the tiny512 byte-level tokenizer (ids < 512) beside it; ref = cand -> recovery 1, exit 0.
+mmlu_data="$fixtures/../../../shared/datasets/mmlu"
+mkdir -p "$tmp/mmlu_model"
+cp "$fixtures/gemma4/e_style/config.json" "$fixtures/gemma4/e_style/model.safetensors" "$fixtures/text/tiny512/tokenizer.json" "$tmp/mmlu_model/"
+expect 0 'PASS: recovery 1\.0000' -- "$bin" mmlu --model "$tmp/mmlu_model" --ref "$tmp/mmlu_model" --data "$mmlu_data" --shots 0 --subjects abstract_algebra,anatomy --limit 3 --json "$tmp/mmlu.json" --dump-prompts "$tmp/mmlu_prompts.jsonl" --dump-scores "$tmp/mmlu_scores.jsonl" --threads 2
+python3 - "$tmp/mmlu.json" "$tmp/mmlu_prompts.jsonl" "$tmp/mmlu_scores.jsonl" <<'PY' || failures=$((failures + 1))
+import json, sys
+r = json.load(open(sys.argv[1]))
+assert r["pass"] and r["recovery"]["recovery"] == 1.0, r["recovery"]
+assert r["candidate"]["overall"]["n"] == 6 and set(r["candidate"]["groups"]) == {"stem"}, r["candidate"]["overall"]
+assert "exactly one BOS" in r["settings"]["bos_rule"] and r["provenance"]["git_sha"]
+p = [json.loads(l) for l in open(sys.argv[2])]
+assert len(p) == 6 and p[0]["context"].startswith("The following are multiple choice questions (with answers) about abstract algebra.\n\n")
+assert p[0]["context"].endswith("\nAnswer:") and p[0]["continuations"] == [" A", " B", " C", " D"]
+s = [json.loads(l) for l in open(sys.argv[3])]
+assert len(s) == 12 and all(len(x["loglik"]) == 4 for x in s)
+print("ok: mmlu --json/--dump-prompts/--dump-scores")
+PY
+expect 0 'mmlu \(micro\)' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --shots 1 --subjects world_religions --limit 2 --max-len 64 --threads 2
+expect 1 'FAIL: recovery' -- "$bin" mmlu --model "$tmp/mmlu_model" --ref "$tmp/mmlu_model" --data "$mmlu_data" --shots 0 --subjects abstract_algebra --limit 2 --min-recovery 1.5 --threads 2
+expect 2 'error: --device cuda: CUDA engine not built yet' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --device cuda
+expect 2 "error: .*categories.tsv: unknown MMLU subject 'astrology'" -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --subjects astrology
+expect 2 'error: --shots 6' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --shots 6 --subjects anatomy
+expect 2 'error: .*nowhere/categories.tsv' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$tmp/nowhere"
+
+# kl: per-token KL of a candidate vs its reference on the tiny fixtures (exit 0 pass, 1 fail --max-kl, 2 error).
+e_style="$fixtures/gemma4/e_style"; e_w4="$fixtures/gemma4/e_style_w4a16"
+python3 -c 'import random; r=random.Random(5); print(" ".join(str(r.randrange(3, 512)) for _ in range(140)))' > "$tmp/kl_ids.txt"
+for i in 1 2 3 4 5 6; do echo "Quantized models should stay close to their reference; we measure it token by token."; done > "$tmp/kl_corpus.txt"
+expect 0 'PASS: mean KL 0.000000 <= --max-kl 0.014' -- "$bin" kl --ref "$e_style" --cand "$e_style" --tokens-file "$tmp/kl_ids.txt" --ctx 64
+expect 1 'FAIL: mean KL 0\.[0-9]+ > --max-kl 0' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 64 --max-kl 0
+expect 0 'llama.cpp-compatible: 2 chunks of 64' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 64 --llama-cpp-compat --max-kl 100
+expect 0 'same top-1' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --corpus "$tmp/kl_corpus.txt" --tokenizer "$fixtures/text/bytes512" --ctx 64 --max-kl 100 --json "$tmp/kl.json" --dump-tokens "$tmp/kl_tokens.csv"
+python3 - "$tmp/kl.json" "$tmp/kl_corpus.txt" "$tmp/kl_tokens.csv" <<'PY' || failures=$((failures + 1))
+import csv, hashlib, json, math, sys
+r = json.load(open(sys.argv[1]))
+res = r["results"]
+assert r["provenance"]["git_sha"] and r["flags"]["ctx"] == 64 and r["flags"]["seed"] == 1234, r["flags"]
+assert r["corpus"]["sha256"] == hashlib.sha256(open(sys.argv[2], "rb").read()).hexdigest()
+assert r["reference"]["files"][0]["bytes"] > 0 and r["candidate"]["dir"].endswith("e_style_w4a16")
+assert res["n_tokens"] == r["chunking"]["chunks_scored"] * 31 > 0
+assert 0 < res["kl_mean"]["value"] < 100 and res["kl_mean_ci"]["lo"] <= res["kl_mean"]["value"] <= res["kl_mean_ci"]["hi"]
+assert res["kl_median"] <= res["kl_p90"] <= res["kl_p99"] <= res["kl_max"]
+assert r["gate"]["pass"] and not r["partial"]
+rows = list(csv.DictReader(open(sys.argv[3])))
+assert len(rows) == res["n_tokens"]
+assert math.isclose(sum(float(x["kl"]) for x in rows) / len(rows), res["kl_mean"]["value"], rel_tol=1e-6)
+print("ok: kl --json has provenance, corpus sha256, results; the per-token dump matches the mean")
+PY
+expect 2 'error: --device cuda: CUDA engine not built yet' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --device cuda
+: > "$tmp/kl_empty.txt"
+expect 2 'error: .*empty corpus' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_empty.txt" --ctx 64
+expect 2 'error: the corpus has 140 tokens, fewer than one chunk of --ctx 200' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 200
+expect 2 'error: .*corpus is empty' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --corpus "$tmp/kl_empty.txt" --tokenizer "$fixtures/text/bytes512"
+expect 2 'error: .*no-such-model' -- "$bin" kl --ref "$tmp/no-such-model" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt"
+expect 2 'excludes' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --corpus "$tmp/kl_corpus.txt"
+
 if [ "$failures" -ne 0 ]; then
   echo "$failures CLI check(s) failed"
   exit 1

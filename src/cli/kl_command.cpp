@@ -1,0 +1,142 @@
+// `quantgate kl --ref DIR --cand DIR [--corpus FILE | --tokens-file FILE] [--ctx 2048] ...`: per-token KL of a
+// candidate against its reference (issue 7). Thin: flags -> evals/kl_eval -> metrics -> report/kl_report.
+#include <fmt/format.h>
+
+#include <csignal>
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "evals/kl_eval.h"
+#include "forward/cpu/cpu_forward.h"
+#include "report/checkpoint_identity.h"
+#include "report/kl_report.h"
+#include "report/provenance.h"
+
+namespace qg::cli {
+
+namespace {
+volatile std::sig_atomic_t g_interrupted = 0;  // CLI only: Ctrl-C ends the run after the current chunk
+extern "C" void on_sigint(int) { g_interrupted = 1; }
+
+struct KlArgs {
+  std::string ref, cand, corpus = "../shared/datasets/wikitext-2-raw/wiki.test.raw", tokens_file, tokenizer;
+  std::string text_field = "text", score_from = "half", device = "cpu", json_out, dump_tokens;
+  std::int64_t ctx = 2048, max_chunks = 0, chunk_rows = 64;
+  bool llama_cpp_compat = false, hash_checkpoints = false, ctx_given = false;
+  double max_kl = 0.014;
+  std::uint64_t seed = 1234;
+  int resamples = 1000, threads = 0;
+
+  KlChunking chunking() const {
+    KlChunking c{.ctx = ctx, .llama_cpp_compat = llama_cpp_compat, .max_chunks = max_chunks};
+    if (llama_cpp_compat && !ctx_given) c.ctx = 512;  // llama-perplexity's default -c
+    c.score_from = parse_score_from(score_from);
+    return c;
+  }
+  void validate() const {
+    if (device == "cuda") throw Error("--device cuda: CUDA engine not built yet", {.hint = "use --device cpu"});
+    if (device != "cpu") throw Error(fmt::format("--device {}: expected cpu or cuda", device));
+    if (max_kl < 0) throw Error("--max-kl must be >= 0");
+    if (chunk_rows < 1) throw Error("--chunk-rows must be >= 1");
+    (void)chunking();
+  }
+};
+}  // namespace
+
+CommandRunner register_kl(CLI::App& app) {
+  auto a = std::make_shared<KlArgs>();
+  CLI::App* cmd = app.add_subcommand("kl", "Per-token KL divergence of a candidate checkpoint against its "
+                                           "reference over a corpus; exit 0 pass, 1 fail (--max-kl), 2 error.");
+  cmd->add_option("--ref", a->ref, "reference checkpoint directory (e.g. BF16)")->required();
+  cmd->add_option("--cand", a->cand, "candidate checkpoint directory (e.g. its W4A16 quantization)")->required();
+  auto* corpus = cmd->add_option("--corpus", a->corpus, "plain text, or JSONL (.jsonl) with a text field")
+                     ->capture_default_str();
+  auto* tokens = cmd->add_option("--tokens-file", a->tokens_file, "token ids instead of text: JSON array (.json) "
+                                                                  "or whitespace/comma-separated integers");
+  tokens->excludes(corpus);
+  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json or dir (default: the reference's)");
+  cmd->add_option("--text-field", a->text_field, "JSONL field holding the text")->capture_default_str();
+  auto* ctx = cmd->add_option("--ctx", a->ctx, "tokens per chunk, BOS included (512 with --llama-cpp-compat)")
+                  ->capture_default_str();
+  cmd->add_option("--score-from", a->score_from, "first scored row of each chunk: half or N")->capture_default_str();
+  cmd->add_option("--max-chunks", a->max_chunks, "score at most N chunks (0: all)");
+  cmd->add_flag("--llama-cpp-compat", a->llama_cpp_compat,
+                "llama-perplexity's chunking: ctx 512, BOS overwriting each chunk's first token");
+  cmd->add_option("--device", a->device, "cpu, or cuda (not built yet)")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "CPU threads (0: all)");
+  cmd->add_option("--chunk-rows", a->chunk_rows, "logit rows per forward callback")->capture_default_str();
+  cmd->add_option("--max-kl", a->max_kl, "gate: mean KL must not exceed this")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "bootstrap seed")->capture_default_str();
+  cmd->add_option("--bootstrap-resamples", a->resamples, "block-bootstrap resamples")->capture_default_str();
+  cmd->add_flag("--hash-checkpoints", a->hash_checkpoints, "sha256 of every checkpoint file (else size+mtime)");
+  cmd->add_option("--json", a->json_out, "write the results JSON here");
+  cmd->add_option("--dump-tokens", a->dump_tokens, "per-token CSV (chunk, row, next id, KLs, NLLs, p, top-1)");
+  return [a, ctx, tokens](const std::vector<std::string>& argv) {
+    a->ctx_given = ctx->count() > 0;
+    a->validate();
+    const KlChunking chunking = a->chunking();
+    auto ref = CpuForward::open(a->ref, CpuForwardOptions{.n_threads = a->threads});
+    auto cand = CpuForward::open(a->cand, CpuForwardOptions{.n_threads = a->threads});
+    check_kl_pair(ref->config(), cand->config(), a->ref, a->cand);
+
+    const auto bos = static_cast<TokenId>(ref->config().bos_token_id);
+    KlCorpus corpus = load_kl_corpus({.tokens_file = a->tokens_file, .corpus = a->corpus, .text_field = a->text_field,
+                                      .tokenizer = a->tokenizer.empty() ? a->ref : a->tokenizer}, bos);
+    const KlChunkPlan plan = plan_kl_chunks(corpus.ids, bos, chunking);
+    corpus.identity["n_tokens"] = plan.corpus_tokens;
+    std::cerr << plan.rule << "\n";
+
+    std::ofstream dump;
+    if (!a->dump_tokens.empty()) {
+      dump.open(a->dump_tokens);
+      if (!dump) throw Error("cannot write the per-token dump", {.file = a->dump_tokens});
+      dump << kl_token_csv_header();
+    }
+    KlRunOptions options{.chunk_rows = a->chunk_rows};
+    options.on_chunk = [](const KlProgress& p) {
+      const double eta = p.seconds / static_cast<double>(p.chunks_done) * static_cast<double>(p.n_chunks - p.chunks_done);
+      std::cerr << fmt::format("kl: chunk {}/{}, {} tokens, {:.1f} s, ETA {:.0f} s\n", p.chunks_done, p.n_chunks,
+                               p.tokens_scored, p.seconds, eta);
+    };
+    options.should_stop = [] { return g_interrupted != 0; };
+    if (dump.is_open())
+      options.on_token = [&dump](std::int64_t c, std::int64_t r, TokenId next, const metrics::TokenKl& t) {
+        dump << kl_token_csv_row(c, r, next, t);
+      };
+    g_interrupted = 0;
+    auto previous = std::signal(SIGINT, on_sigint);
+    KlRun run = run_kl(*ref, *cand, plan, options);
+    std::signal(SIGINT, previous);
+
+    KlReportInput in{.summary = metrics::summarize_kl(
+                         run.acc, {.block_len = static_cast<std::size_t>(plan.scored_per_chunk),
+                                   .n_resamples = a->resamples, .seed = a->seed}),
+                     .max_kl = a->max_kl, .partial = run.partial, .chunks_done = run.progress.chunks_done,
+                     .n_chunks = run.progress.n_chunks, .chunking_rule = plan.rule, .ctx = plan.ctx,
+                     .first_scored_row = plan.first_scored_row, .corpus_tokens = plan.corpus_tokens,
+                     .tokens_unused = plan.tokens_unused, .seconds = run.progress.seconds,
+                     .forward_seconds = run.progress.forward_seconds, .device = ref->device(),
+                     .provenance = provenance_json(argv)};
+    in.flags = {{"ref", a->ref}, {"cand", a->cand}, {"corpus", tokens->count() ? "" : a->corpus},
+                {"tokens_file", a->tokens_file}, {"tokenizer", a->tokenizer}, {"text_field", a->text_field},
+                {"ctx", plan.ctx}, {"score_from", a->score_from}, {"max_chunks", a->max_chunks},
+                {"llama_cpp_compat", a->llama_cpp_compat}, {"device", a->device}, {"threads", a->threads},
+                {"chunk_rows", a->chunk_rows}, {"max_kl", a->max_kl}, {"seed", a->seed},
+                {"bootstrap_resamples", a->resamples}, {"hash_checkpoints", a->hash_checkpoints}};
+    in.reference = checkpoint_identity_json(a->ref, a->hash_checkpoints);
+    in.candidate = checkpoint_identity_json(a->cand, a->hash_checkpoints);
+    in.corpus = corpus.identity;
+    std::cout << kl_report_table(in);
+    if (!a->json_out.empty()) {
+      std::ofstream out(a->json_out);
+      if (!out) throw Error("cannot write the results JSON", {.file = a->json_out});
+      out << kl_report_json(in).dump(2) << "\n";
+    }
+    if (run.partial) throw Error("interrupted: the result above is partial (not every chunk was scored)");
+    return kl_gate_pass(in) ? 0 : 1;
+  };
+}
+
+}  // namespace qg::cli

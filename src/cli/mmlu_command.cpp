@@ -1,0 +1,153 @@
+// `quantgate mmlu --model DIR [--ref DIR] --data DIR [--shots 5] ...`: lm-eval-compatible MMLU accuracy of
+// a checkpoint and, with --ref, its recovery against a reference with a paired bootstrap CI.
+// Exit 0: done (and recovery >= --min-recovery when --ref is given), 1: recovery below it, 2: error.
+#include <fmt/format.h>
+
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <memory>
+#include <iostream>
+#include <map>
+#include <unistd.h>
+
+#include "cli/commands.h"
+#include "common/error.h"
+#include "evals/mmlu_data.h"
+#include "evals/mmlu_eval.h"
+#include "evals/mmlu_prompts.h"
+#include "forward/cpu/cpu_forward.h"
+#include "report/mmlu_report.h"
+#include "report/provenance.h"
+#include "text/tokenizer.h"
+
+namespace qg::cli {
+
+namespace {
+struct MmluArgs {
+  std::string model, ref, data, tokenizer, subjects, dump_prompts, dump_scores, json, device = "cpu";
+  int shots = 5;
+  std::size_t limit = 0;
+  std::int64_t max_len = 0;
+  bool chat = false, multiturn = false;
+  double min_recovery = 0.99;
+  int threads = 0, bootstrap = 2000;
+  std::uint64_t seed = 1234;
+  std::size_t batch = 16;
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const std::size_t comma = std::min(s.find(',', start), s.size());
+    if (comma > start) out.push_back(s.substr(start, comma - start));
+    start = comma + 1;
+  }
+  return out;
+}
+
+void write_text(const std::string& path, const std::string& text) {
+  std::ofstream out(path, std::ios::binary);
+  if (!out || !(out << text)) throw Error("cannot write the file", {.file = path});
+}
+
+report::MmluModelRun run_model(const std::string& dir, const std::vector<evals::MmluRequest>& requests,
+                               const std::map<std::string, std::string>& groups, const MmluArgs& a, const char* label) {
+  auto forward = CpuForward::open(dir, CpuForwardOptions{.n_threads = a.threads});
+  evals::MmluEvalOptions opt;
+  opt.max_len = a.max_len;
+  opt.batch_size = a.batch;
+  const bool tty = isatty(fileno(stderr));
+  const auto t0 = std::chrono::steady_clock::now();
+  opt.progress = [&](std::size_t done, std::size_t total) {
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    const double eta = done ? s * static_cast<double>(total - done) / static_cast<double>(done) : 0;
+    std::cerr << fmt::format("{}{}: {}/{} questions, {:.1f} s, ETA {:.0f} s{}", tty ? "\r" : "", label, done, total, s, eta,
+                             tty && done < total ? "" : "\n");
+  };
+  report::MmluModelRun run;
+  run.model_dir = dir;
+  run.device = forward->device();
+  run.scores = evals::run_mmlu(*forward, requests, opt, &run.stats);
+  run.accuracy = metrics::aggregate_mmlu(run.scores, groups);
+  return run;
+}
+}  // namespace
+
+CommandRunner register_mmlu(CLI::App& app) {
+  auto a = std::make_shared<MmluArgs>();
+  CLI::App* cmd = app.add_subcommand("mmlu", "MMLU accuracy as lm-evaluation-harness computes it (and recovery vs --ref)");
+  cmd->add_option("--model", a->model, "candidate checkpoint directory")->required();
+  cmd->add_option("--ref", a->ref, "reference checkpoint directory: adds recovery = acc_cand / acc_ref with a CI");
+  cmd->add_option("--data", a->data, "MMLU directory (dev/ test/ CSVs and categories.tsv)")->required();
+  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json or its directory (default: --model)");
+  cmd->add_option("--shots", a->shots, "few-shot examples, 0..5 (first k dev records, as lm-eval)")->capture_default_str();
+  cmd->add_option("--subjects", a->subjects, "comma-separated subjects (default: all 57)");
+  cmd->add_option("--limit", a->limit, "first N test questions per subject (0: all)");
+  cmd->add_option("--max-len", a->max_len, "left-truncate inputs to this many tokens (default: max_position_embeddings)");
+  cmd->add_flag("--chat", a->chat, "wrap prompts in the model's chat turn format (lm-eval --apply_chat_template)");
+  cmd->add_flag("--fewshot-as-multiturn", a->multiturn, "with --chat: shots as user/model turns");
+  cmd->add_option("--dump-prompts", a->dump_prompts, "write the exact contexts and continuations (JSONL)");
+  cmd->add_option("--dump-scores", a->dump_scores, "write per-question choice log-likelihoods (JSONL)");
+  cmd->add_option("--json", a->json, "write results JSON with provenance");
+  cmd->add_option("--min-recovery", a->min_recovery, "with --ref: fail (exit 1) below this recovery")->capture_default_str();
+  cmd->add_option("--bootstrap", a->bootstrap, "bootstrap resamples for the recovery CI")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "bootstrap seed")->capture_default_str();
+  cmd->add_option("--batch", a->batch, "sequences per forward call")->capture_default_str();
+  cmd->add_option("--device", a->device, "cpu (cuda: not built yet)")->capture_default_str();
+  cmd->add_option("--threads", a->threads, "CPU threads (0: all)");
+  return [a](const std::vector<std::string>& argv) {
+    if (a->device == "cuda" || a->device.rfind("cuda:", 0) == 0)
+      throw Error("--device cuda: CUDA engine not built yet", {.hint = "use --device cpu"});
+    if (a->device != "cpu") throw Error(fmt::format("--device {}: expected cpu or cuda", a->device));
+    if (a->multiturn && !a->chat) throw Error("--fewshot-as-multiturn needs --chat");
+    const auto data = evals::load_mmlu(a->data, split_commas(a->subjects), a->limit);
+    const auto tokenizer = text::Tokenizer::load(a->tokenizer.empty() ? a->model : a->tokenizer);
+    evals::MmluTokenization tok_info;
+    const auto requests = evals::build_mmlu_requests(data, tokenizer, {a->shots, a->chat, a->multiturn}, &tok_info);
+    if (requests.empty()) throw Error("no test questions selected", {.file = a->data});
+    std::cerr << fmt::format("MMLU: {} questions in {} subjects, {}-shot; BOS: {}\n", requests.size(), data.subjects.size(), a->shots,
+                             tok_info.bos_rule);
+    if (!tok_info.single_token_choices)
+      std::cerr << "note: the choices are not single tokens with this tokenizer: each is scored in full (4 sequences per question)\n";
+    if (!a->dump_prompts.empty()) {
+      std::string out;
+      for (const auto& r : requests)
+        out += nlohmann::json{{"subject", r.subject}, {"index", r.index}, {"shots", a->shots}, {"context", r.context},
+                              {"continuations", r.continuations}, {"answer", std::string(1, static_cast<char>('A' + r.gold))},
+                              {"context_ids", r.context_ids}, {"continuation_ids", r.continuation_ids}}
+                   .dump() + "\n";
+      write_text(a->dump_prompts, out);
+    }
+    std::map<std::string, std::string> groups;
+    for (const auto& s : data.subjects) groups[s.info.subject] = s.info.group;
+
+    report::MmluResults res;
+    res.settings = {a->shots, a->chat, a->multiturn, tok_info.bos_rule, tokenizer.json_path().string(), a->data,
+                    split_commas(a->subjects), a->limit, a->min_recovery};
+    res.cand = run_model(a->model, requests, groups, *a, "candidate");
+    if (!a->ref.empty()) {
+      res.ref = run_model(a->ref, requests, groups, *a, "reference");
+      const std::size_t n = requests.size();
+      std::unique_ptr<bool[]> rb(new bool[n]), cb(new bool[n]);
+      for (std::size_t i = 0; i < n; ++i) rb[i] = res.ref->scores[i].correct, cb[i] = res.cand.scores[i].correct;
+      res.recovery = metrics::mmlu_recovery({rb.get(), n}, {cb.get(), n}, a->bootstrap, a->seed);
+      res.pass = std::isfinite(res.recovery->recovery) && res.recovery->recovery >= a->min_recovery;
+    }
+    if (!a->dump_scores.empty()) {
+      std::string out = report::mmlu_scores_jsonl(res.cand);
+      if (res.ref) out += report::mmlu_scores_jsonl(*res.ref);
+      write_text(a->dump_scores, out);
+    }
+    if (!a->json.empty()) {
+      auto j = report::mmlu_results_json(res);
+      j["provenance"] = provenance_json(argv);
+      write_text(a->json, j.dump(2) + "\n");
+    }
+    std::cout << report::mmlu_results_text(res);
+    return res.pass ? 0 : 1;
+  };
+}
+
+}  // namespace qg::cli

@@ -1,0 +1,242 @@
+#include "evals/kl_eval.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+#include <chrono>
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "common/error.h"
+#include "common/sha256.h"
+#include "text/tokenizer.h"
+
+namespace qg {
+
+namespace {
+std::string read_whole_file(const std::filesystem::path& path, const std::string& what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in)
+    throw Error(fmt::format("cannot open the {}: no such file or not readable", what), {.file = path.string()});
+  std::ostringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+}
+}  // namespace
+
+std::string load_corpus_text(const std::filesystem::path& path, const std::string& text_field) {
+  const std::string raw = read_whole_file(path, "corpus");
+  std::string text;
+  if (path.extension() == ".jsonl") {
+    std::istringstream lines(raw);
+    std::string line;
+    int line_no = 0, n_records = 0;
+    while (std::getline(lines, line)) {
+      ++line_no;
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      nlohmann::json record;
+      try {
+        record = nlohmann::json::parse(line);
+      } catch (const nlohmann::json::exception& e) {
+        throw Error(fmt::format("line {}: not valid JSON ({})", line_no, e.what()), {.file = path.string()});
+      }
+      if (!record.is_object() || !record.contains(text_field) || !record[text_field].is_string())
+        throw Error(fmt::format("line {}: no string field \"{}\"", line_no, text_field),
+                    {.file = path.string(), .hint = "each JSONL record needs {\"" + text_field + "\": \"...\"}"});
+      if (n_records++ > 0) text += "\n\n";
+      text += record[text_field].get<std::string>();
+    }
+  } else {
+    text = raw;
+  }
+  if (text.find_first_not_of(" \t\r\n") == std::string::npos)
+    throw Error("the corpus is empty (no text to score)", {.file = path.string()});
+  return text;
+}
+
+std::vector<TokenId> load_token_file(const std::filesystem::path& path) {
+  const std::string raw = read_whole_file(path, "token file");
+  std::vector<TokenId> ids;
+  if (path.extension() == ".json") {
+    nlohmann::json j;
+    try {
+      j = nlohmann::json::parse(raw);
+    } catch (const nlohmann::json::exception& e) {
+      throw Error(fmt::format("not valid JSON ({})", e.what()), {.file = path.string()});
+    }
+    if (!j.is_array()) throw Error("expected a JSON array of token ids", {.file = path.string()});
+    for (std::size_t i = 0; i < j.size(); ++i) {
+      if (!j[i].is_number_integer() || j[i].get<std::int64_t>() < 0 || j[i].get<std::int64_t>() > INT32_MAX)
+        throw Error(fmt::format("entry {} ({}) is not a token id", i, j[i].dump()), {.file = path.string()});
+      ids.push_back(j[i].get<TokenId>());
+    }
+  } else {
+    std::size_t pos = 0;
+    while (pos < raw.size()) {
+      const std::size_t start = raw.find_first_not_of(" \t\r\n,", pos);
+      if (start == std::string::npos) break;
+      std::size_t end = raw.find_first_of(" \t\r\n,", start);
+      if (end == std::string::npos) end = raw.size();
+      TokenId id = 0;
+      const auto [p, ec] = std::from_chars(raw.data() + start, raw.data() + end, id);
+      if (ec != std::errc() || p != raw.data() + end || id < 0)
+        throw Error(fmt::format("entry {} ('{}') is not a token id", ids.size(), raw.substr(start, end - start)),
+                    {.file = path.string(), .hint = "integers separated by spaces, newlines or commas"});
+      ids.push_back(id);
+      pos = end;
+    }
+  }
+  if (ids.empty()) throw Error("the token file holds no ids (empty corpus)", {.file = path.string()});
+  return ids;
+}
+
+KlCorpus load_kl_corpus(const KlCorpusSpec& spec, TokenId bos) {
+  KlCorpus c;
+  if (!spec.tokens_file.empty()) {
+    c.ids = load_token_file(spec.tokens_file);
+    c.identity = {{"tokens_file", spec.tokens_file.string()}, {"sha256", sha256_file_hex(spec.tokens_file)}};
+    return c;
+  }
+  const auto tok = text::Tokenizer::load(spec.tokenizer);
+  if (tok.bos_rule().bos_id && *tok.bos_rule().bos_id != bos)
+    throw Error(fmt::format("the tokenizer's BOS id {} is not the model's bos_token_id {}", *tok.bos_rule().bos_id, bos),
+                {.file = tok.json_path().string(), .hint = "use the reference checkpoint's own tokenizer"});
+  const std::string text = load_corpus_text(spec.corpus, spec.text_field);
+  c.ids = tok.encode(text, false, spec.corpus.string());
+  c.identity = {{"path", spec.corpus.string()},        {"bytes", text.size()},
+                {"sha256", sha256_file_hex(spec.corpus)}, {"tokenizer", tok.json_path().string()},
+                {"tokenizer_sha256", sha256_file_hex(tok.json_path())}, {"bos_rule", tok.bos_rule().source}};
+  return c;
+}
+
+std::int64_t parse_score_from(const std::string& text) {
+  if (text == "half") return -1;
+  std::int64_t n = -1;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), n);
+  if (text.empty() || ec != std::errc() || end != text.data() + text.size() || n < 0)
+    throw Error(fmt::format("--score-from '{}': expected 'half' or a row number >= 0", text));
+  return n;
+}
+
+KlChunkPlan plan_kl_chunks(std::span<const TokenId> corpus, TokenId bos, const KlChunking& c) {
+  if (c.ctx < 2) throw Error(fmt::format("--ctx {}: a chunk needs at least 2 tokens", c.ctx));
+  if (!corpus.empty() && corpus.front() == bos) corpus = corpus.subspan(1);
+  if (corpus.empty()) throw Error("the corpus has no tokens (empty corpus)");
+  KlChunkPlan plan;
+  plan.ctx = c.ctx;
+  plan.first_scored_row = c.score_from < 0 ? c.ctx / 2 : c.score_from;
+  if (plan.first_scored_row >= c.ctx - 1)
+    throw Error(fmt::format("--score-from {}: no row would be scored with --ctx {} (row j predicts token j+1; "
+                            "the last scored row is ctx-2 = {})",
+                            plan.first_scored_row, c.ctx, c.ctx - 2));
+  plan.scored_per_chunk = c.ctx - 1 - plan.first_scored_row;
+  plan.corpus_tokens = static_cast<std::int64_t>(corpus.size());
+  const auto n = plan.corpus_tokens;
+  // corpus ids consumed per chunk: ctx - 1 (BOS added) or ctx (llama.cpp: BOS + ids, then BOS overwrites)
+  const std::int64_t stride = c.llama_cpp_compat ? c.ctx : c.ctx - 1;
+  const std::int64_t available = c.llama_cpp_compat ? n + 1 : n;  // llama.cpp's ids include its BOS
+  std::int64_t n_chunks = available / stride;
+  if (n_chunks == 0)
+    throw Error(fmt::format("the corpus has {} tokens, fewer than one chunk of --ctx {} needs ({}){}", n, c.ctx,
+                            c.llama_cpp_compat ? c.ctx - 1 : c.ctx - 1,
+                            c.llama_cpp_compat ? " with --llama-cpp-compat" : ""),
+                {.hint = fmt::format("use a longer corpus or --ctx {} or less", std::max<std::int64_t>(2, n + 1))});
+  if (c.max_chunks > 0) n_chunks = std::min(n_chunks, c.max_chunks);
+  for (std::int64_t i = 0; i < n_chunks; ++i) {
+    std::vector<TokenId> chunk;
+    chunk.reserve(static_cast<std::size_t>(c.ctx));
+    chunk.push_back(bos);
+    if (c.llama_cpp_compat) {
+      // llama.cpp's stream is [BOS, corpus...]; chunk i starts at i*ctx there, i.e. corpus[i*ctx - 1], and
+      // its first id is overwritten by BOS, so the chunk is BOS + corpus[i*ctx, i*ctx + ctx - 1).
+      const auto begin = corpus.begin() + i * c.ctx;
+      chunk.insert(chunk.end(), begin, begin + (c.ctx - 1));
+    } else {
+      const auto begin = corpus.begin() + i * stride;
+      chunk.insert(chunk.end(), begin, begin + stride);
+    }
+    plan.chunks.push_back(std::move(chunk));
+  }
+  const std::int64_t used = c.llama_cpp_compat ? n_chunks * (c.ctx - 1) : n_chunks * stride;
+  plan.tokens_unused = n - used;
+  plan.rule = fmt::format(
+      "{}: {} chunks of {} tokens (BOS first{}), scoring rows [{}, {}) of each ({} tokens a chunk)",
+      c.llama_cpp_compat ? "llama.cpp-compatible" : "non-overlapping", n_chunks, c.ctx,
+      c.llama_cpp_compat ? ", overwriting one corpus token" : "", plan.first_scored_row, c.ctx - 1,
+      plan.scored_per_chunk);
+  return plan;
+}
+
+void check_kl_pair(const Gemma4TextConfig& ref, const Gemma4TextConfig& cand, const std::string& ref_name,
+                   const std::string& cand_name) {
+  if (ref.n_vocab != cand.n_vocab)
+    throw Error(fmt::format("vocab mismatch: the reference {} has {} ids, the candidate {} has {}; KL compares "
+                            "distributions over the same ids",
+                            ref_name, ref.n_vocab, cand_name, cand.n_vocab),
+                {.hint = "compare a quantized checkpoint with the checkpoint it was made from"});
+}
+
+KlRun run_kl(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options) {
+  check_kl_pair(ref.config(), cand.config(), "model", "model");
+  const std::int64_t n_vocab = ref.config().n_vocab;
+  const std::int64_t first = plan.first_scored_row, n_scored = plan.scored_per_chunk;
+  KlRun run;
+  run.progress.n_chunks = static_cast<std::int64_t>(plan.chunks.size());
+  std::vector<float> ref_rows(static_cast<std::size_t>(n_scored * n_vocab));  // one chunk's scored rows
+  const ScoreOptions score_options{.chunk_rows = options.chunk_rows, .first_logit_row = first};
+  const auto t0 = std::chrono::steady_clock::now();
+  double metric_seconds = 0;
+  for (std::size_t ci = 0; ci < plan.chunks.size(); ++ci) {
+    if (options.should_stop && options.should_stop()) {
+      run.partial = true;
+      break;
+    }
+    const auto& chunk = plan.chunks[ci];
+    const std::string what = fmt::format("chunk {}", ci);
+    check_tokens(ref.config(), chunk, 0, what);
+    ref.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
+      for (std::int64_t r = 0; r < lc.n_rows; ++r) {
+        const std::int64_t row = lc.first_position + r - first;
+        if (row < 0 || row >= n_scored) continue;  // the last row predicts nothing
+        const auto src = lc.row(r);
+        std::copy(src.begin(), src.end(), ref_rows.begin() + row * n_vocab);
+      }
+    }, score_options);
+    metrics::KlAccumulator chunk_acc;
+    cand.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
+      const auto m0 = std::chrono::steady_clock::now();
+      for (std::int64_t r = 0; r < lc.n_rows; ++r) {
+        const std::int64_t pos = lc.first_position + r, row = pos - first;
+        if (row < 0 || row >= n_scored) continue;
+        const TokenId next = chunk[static_cast<std::size_t>(pos + 1)];
+        const auto t = metrics::token_kl_ref(
+            std::span<const float>(ref_rows).subspan(static_cast<std::size_t>(row * n_vocab),
+                                                     static_cast<std::size_t>(n_vocab)),
+            lc.row(r), next);
+        if (!std::isfinite(t.kl) || !std::isfinite(t.kl_reverse) || !std::isfinite(t.nll_ref) ||
+            !std::isfinite(t.nll_cand))
+          throw Error(fmt::format("{}, row {}: non-finite KL/NLL (KL {}, NLL ref {}, NLL cand {}): a model "
+                                  "produced inf/NaN logits",
+                                  what, pos, t.kl, t.nll_ref, t.nll_cand));
+        chunk_acc.add(t);
+        if (options.on_token) options.on_token(static_cast<std::int64_t>(ci), pos, next, t);
+      }
+      metric_seconds += seconds_since(m0);
+    }, score_options);
+    run.acc.merge(chunk_acc);
+    run.progress.chunks_done = static_cast<std::int64_t>(ci) + 1;
+    run.progress.tokens_scored = run.acc.count();
+    run.progress.seconds = seconds_since(t0);
+    run.progress.forward_seconds = run.progress.seconds - metric_seconds;
+    if (options.on_chunk) options.on_chunk(run.progress);
+  }
+  return run;
+}
+
+}  // namespace qg

@@ -1,0 +1,102 @@
+#pragma once
+// The `quantgate kl` driver: corpus -> token ids -> non-overlapping chunks -> both models' logits ->
+// per-token KL/NLL/top-1 (metrics/kl.h) -> running stats (metrics/kl_stats.h). It streams chunk by chunk:
+// the reference's scored rows of ONE chunk are held ([n_scored, n_vocab] fp32), then the candidate's rows
+// are compared with them as they arrive; nothing of size [n_tokens, n_vocab] ever exists.
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <span>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "forward/forward.h"
+#include "metrics/kl_stats.h"
+
+namespace qg {
+
+// Corpus text: a plain text file (used as is), or JSONL (extension .jsonl) whose records' `text_field`
+// strings are joined with "\n\n". Throws qg::Error naming the file (and line) for missing files, bad JSON,
+// a record without the field, or an empty corpus.
+std::string load_corpus_text(const std::filesystem::path& path, const std::string& text_field = "text");
+
+// Token ids given directly (the tiny fixtures have no tokenizer): a JSON array of integers (extension
+// .json) or integers separated by whitespace or commas. Throws qg::Error naming the file and the bad entry.
+std::vector<TokenId> load_token_file(const std::filesystem::path& path);
+
+// Where the corpus comes from: token ids (tokens_file) or text (corpus, tokenized with `tokenizer`).
+struct KlCorpusSpec {
+  std::filesystem::path tokens_file;  // if set, used instead of corpus
+  std::filesystem::path corpus;       // text or JSONL (load_corpus_text)
+  std::string text_field = "text";
+  std::filesystem::path tokenizer;    // tokenizer.json or a directory with one
+};
+struct KlCorpus {
+  std::vector<TokenId> ids;  // without BOS (text is encoded without special tokens)
+  nlohmann::json identity;   // path(s), sha256, bytes, tokenizer and its sha256, BOS rule
+};
+// Throws qg::Error for unreadable/empty input, and when the tokenizer's BOS id is not the model's `bos`.
+KlCorpus load_kl_corpus(const KlCorpusSpec& spec, TokenId bos);
+
+// "half" -> -1 (ctx / 2); "N" -> N >= 0; anything else throws qg::Error naming --score-from.
+std::int64_t parse_score_from(const std::string& text);
+
+struct KlChunking {
+  std::int64_t ctx = 2048;        // tokens per chunk, BOS included
+  std::int64_t score_from = -1;   // first logit row scored in each chunk; -1: ctx / 2 (llama.cpp's rule)
+  bool llama_cpp_compat = false;  // llama.cpp's chunking: see plan_kl_chunks
+  std::int64_t max_chunks = 0;    // 0: all
+};
+
+struct KlChunkPlan {
+  std::vector<std::vector<TokenId>> chunks;  // each exactly ctx ids, BOS first
+  std::int64_t ctx = 0;
+  std::int64_t first_scored_row = 0;  // rows [first_scored_row, ctx - 1) are scored: row j predicts id j + 1
+  std::int64_t scored_per_chunk = 0;  // ctx - 1 - first_scored_row
+  std::int64_t corpus_tokens = 0;     // ids in the corpus (BOS excluded)
+  std::int64_t tokens_unused = 0;     // corpus ids in no chunk (the tail, or past --max-chunks)
+  std::string rule;                   // one line, for the report
+};
+
+// `corpus` holds the document's ids WITHOUT a BOS (a leading `bos` is dropped).
+//  default: chunk i = [BOS] + corpus[i*(ctx-1), (i+1)*(ctx-1)); a tail shorter than ctx-1 is not scored.
+//  llama_cpp_compat (llama-perplexity --kl-divergence): the ids as llama.cpp tokenizes them (BOS first),
+//    chunk i = ids[i*ctx, (i+1)*ctx) with its first id overwritten by BOS; so one corpus id per chunk is
+//    lost to the BOS. ctx is what the caller sets (llama.cpp's default is 512).
+// Both score rows [score_from, ctx - 1) (default ctx/2). Throws qg::Error when the corpus is shorter than
+// one chunk (the message gives both counts and the --ctx that would fit), for ctx < 2 or a bad score_from.
+KlChunkPlan plan_kl_chunks(std::span<const TokenId> corpus, TokenId bos, const KlChunking& chunking);
+
+// Throws qg::Error naming both directories when the models' vocabularies differ (KL needs the same ids).
+void check_kl_pair(const Gemma4TextConfig& ref, const Gemma4TextConfig& cand, const std::string& ref_name,
+                   const std::string& cand_name);
+
+struct KlProgress {
+  std::int64_t chunks_done = 0, n_chunks = 0;
+  std::uint64_t tokens_scored = 0;
+  double seconds = 0;          // since the start
+  double forward_seconds = 0;  // the reference pass plus the candidate pass minus the metric math inside
+                               // the candidate's consumer
+};
+
+struct KlRunOptions {
+  std::int64_t chunk_rows = 64;                     // logit rows per consumer call
+  std::function<void(const KlProgress&)> on_chunk;  // after each chunk (progress lines)
+  std::function<bool()> should_stop;                // polled between chunks: true ends the run early
+  // Every scored token, in order: the per-token dump and brute-force tests.
+  std::function<void(std::int64_t chunk, std::int64_t row, TokenId next, const metrics::TokenKl&)> on_token;
+};
+
+struct KlRun {
+  metrics::KlAccumulator acc;
+  KlProgress progress;
+  bool partial = false;  // stopped by should_stop before the last chunk
+};
+
+// Runs both models over every chunk of `plan`. Throws qg::Error for non-finite results (naming the
+// chunk and row) and for ids outside the models' vocab.
+KlRun run_kl(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options = {});
+
+}  // namespace qg

@@ -64,7 +64,7 @@ TEST_CASE("Gemma: all of WikiText-2 test encodes to the tokenizers golden, id fo
   REQUIRE(golden.size() == 1);
   const Ids& expected = golden[0].second;
   REQUIRE(expected.size() == meta["count"].get<std::size_t>());
-  CHECK(qg::test::fnv64_checkpoints(expected, meta["checkpoint_every"].get<std::size_t>()).final_hex == meta["fnv64"]);
+  CHECK(qg::test::fnv64_checkpoints(expected, meta["checkpoint_every"].get<std::size_t>()).final_hex == meta["fnv64"].get<std::string>());
 
   const Ids ids = gemma().encode(text, true, wiki_path.string());
   const std::string diff = describe_mismatch(expected, ids, "wiki.test.raw");

@@ -2,59 +2,17 @@
 
 #include <algorithm>
 #include <fstream>
-#include <stdexcept>
 
 #include <nlohmann/json.hpp>
 
+#include "evals/mmlu_data.h"
 #include "text/golden_io.h"
 #include "text/unicode.h"
 
 namespace qg::test {
 
 std::vector<std::vector<std::string>> read_mmlu_csv(const std::filesystem::path& path) {
-  const std::string s = read_bytes(path);
-  std::vector<std::vector<std::string>> rows;
-  std::vector<std::string> row;
-  std::string field;
-  bool quoted = false, field_started = false;
-  auto end_field = [&] {
-    row.push_back(std::move(field));
-    field.clear();
-    field_started = false;
-  };
-  auto end_row = [&] {
-    end_field();
-    if (row.size() != 6) throw std::runtime_error(path.string() + ": a record without 6 fields");
-    rows.push_back(std::move(row));
-    row.clear();
-  };
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    const char c = s[i];
-    if (quoted) {
-      if (c == '"') {
-        if (i + 1 < s.size() && s[i + 1] == '"') {
-          field += '"';
-          ++i;
-        } else {
-          quoted = false;
-        }
-      } else {
-        field += c;
-      }
-    } else if (c == '"' && !field_started) {
-      quoted = field_started = true;
-    } else if (c == ',') {
-      end_field();
-    } else if (c == '\n' || c == '\r') {
-      if (c == '\r' && i + 1 < s.size() && s[i + 1] == '\n') ++i;
-      end_row();
-    } else {
-      field += c;
-      field_started = true;
-    }
-  }
-  if (field_started || !row.empty()) end_row();
-  return rows;
+  return evals::read_csv_records(path, 6);  // the library's RFC 4180 reader (tested in tests/evals)
 }
 
 namespace {

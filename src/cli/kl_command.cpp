@@ -9,7 +9,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "evals/kl_eval.h"
-#include "forward/cpu/cpu_forward.h"
+#include "cli/engine_options.h"
 #include "report/checkpoint_identity.h"
 #include "report/kl_report.h"
 #include "report/provenance.h"
@@ -22,12 +22,13 @@ extern "C" void on_sigint(int) { g_interrupted = 1; }
 
 struct KlArgs {
   std::string ref, cand, corpus = "../shared/datasets/wikitext-2-raw/wiki.test.raw", tokens_file, tokenizer;
-  std::string text_field = "text", score_from = "half", device = "cpu", json_out, dump_tokens;
+  std::string text_field = "text", score_from = "half", json_out, dump_tokens;
+  EngineArgs engine;
   std::int64_t ctx = 2048, max_chunks = 0, chunk_rows = 64;
   bool llama_cpp_compat = false, hash_checkpoints = false, ctx_given = false;
   double max_kl = 0.014;
   std::uint64_t seed = 1234;
-  int resamples = 1000, threads = 0;
+  int resamples = 1000;
 
   KlChunking chunking() const {
     KlChunking c{.ctx = ctx, .llama_cpp_compat = llama_cpp_compat, .max_chunks = max_chunks};
@@ -36,8 +37,7 @@ struct KlArgs {
     return c;
   }
   void validate() const {
-    if (device == "cuda") throw Error("--device cuda: CUDA engine not built yet", {.hint = "use --device cpu"});
-    if (device != "cpu") throw Error(fmt::format("--device {}: expected cpu or cuda", device));
+    (void)parse_device(engine.forward.device);
     if (max_kl < 0) throw Error("--max-kl must be >= 0");
     if (chunk_rows < 1) throw Error("--chunk-rows must be >= 1");
     (void)chunking();
@@ -64,8 +64,7 @@ CommandRunner register_kl(CLI::App& app) {
   cmd->add_option("--max-chunks", a->max_chunks, "score at most N chunks (0: all)");
   cmd->add_flag("--llama-cpp-compat", a->llama_cpp_compat,
                 "llama-perplexity's chunking: ctx 512, BOS overwriting each chunk's first token");
-  cmd->add_option("--device", a->device, "cpu, or cuda (not built yet)")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "CPU threads (0: all)");
+  add_engine_options(cmd, a->engine);
   cmd->add_option("--chunk-rows", a->chunk_rows, "logit rows per forward callback")->capture_default_str();
   cmd->add_option("--max-kl", a->max_kl, "gate: mean KL must not exceed this")->capture_default_str();
   cmd->add_option("--seed", a->seed, "bootstrap seed")->capture_default_str();
@@ -77,8 +76,10 @@ CommandRunner register_kl(CLI::App& app) {
     a->ctx_given = ctx->count() > 0;
     a->validate();
     const KlChunking chunking = a->chunking();
-    auto ref = CpuForward::open(a->ref, CpuForwardOptions{.n_threads = a->threads});
-    auto cand = CpuForward::open(a->cand, CpuForwardOptions{.n_threads = a->threads});
+    ForwardOptions engine = a->engine.forward;
+    if (a->engine.max_context->count() == 0) engine.limits.max_context = chunking.ctx;  // one chunk in flight
+    auto ref = open_forward(a->ref, engine);
+    auto cand = open_forward(a->cand, engine);
     check_kl_pair(ref->config(), cand->config(), a->ref, a->cand);
 
     const auto bos = static_cast<TokenId>(ref->config().bos_token_id);
@@ -122,7 +123,7 @@ CommandRunner register_kl(CLI::App& app) {
     in.flags = {{"ref", a->ref}, {"cand", a->cand}, {"corpus", tokens->count() ? "" : a->corpus},
                 {"tokens_file", a->tokens_file}, {"tokenizer", a->tokenizer}, {"text_field", a->text_field},
                 {"ctx", plan.ctx}, {"score_from", a->score_from}, {"max_chunks", a->max_chunks},
-                {"llama_cpp_compat", a->llama_cpp_compat}, {"device", a->device}, {"threads", a->threads},
+                {"llama_cpp_compat", a->llama_cpp_compat}, {"device", a->engine.forward.device}, {"threads", a->engine.forward.threads},
                 {"chunk_rows", a->chunk_rows}, {"max_kl", a->max_kl}, {"seed", a->seed},
                 {"bootstrap_resamples", a->resamples}, {"hash_checkpoints", a->hash_checkpoints}};
     in.reference = checkpoint_identity_json(a->ref, a->hash_checkpoints);

@@ -16,7 +16,7 @@
 #include "evals/mmlu_data.h"
 #include "evals/mmlu_eval.h"
 #include "evals/mmlu_prompts.h"
-#include "forward/cpu/cpu_forward.h"
+#include "cli/engine_options.h"
 #include "report/mmlu_report.h"
 #include "report/provenance.h"
 #include "text/tokenizer.h"
@@ -25,13 +25,14 @@ namespace qg::cli {
 
 namespace {
 struct MmluArgs {
-  std::string model, ref, data, tokenizer, subjects, dump_prompts, dump_scores, json, device = "cpu";
+  std::string model, ref, data, tokenizer, subjects, dump_prompts, dump_scores, json;
+  EngineArgs engine;
   int shots = 5;
   std::size_t limit = 0;
   std::int64_t max_len = 0;
   bool chat = false, multiturn = false;
   double min_recovery = 0.99;
-  int threads = 0, bootstrap = 2000;
+  int bootstrap = 2000;
   std::uint64_t seed = 1234;
   std::size_t batch = 16;
 };
@@ -54,7 +55,7 @@ void write_text(const std::string& path, const std::string& text) {
 
 report::MmluModelRun run_model(const std::string& dir, const std::vector<evals::MmluRequest>& requests,
                                const std::map<std::string, std::string>& groups, const MmluArgs& a, const char* label) {
-  auto forward = CpuForward::open(dir, CpuForwardOptions{.n_threads = a.threads});
+  auto forward = open_forward(dir, a.engine.forward);
   evals::MmluEvalOptions opt;
   opt.max_len = a.max_len;
   opt.batch_size = a.batch;
@@ -95,12 +96,9 @@ CommandRunner register_mmlu(CLI::App& app) {
   cmd->add_option("--bootstrap", a->bootstrap, "bootstrap resamples for the recovery CI")->capture_default_str();
   cmd->add_option("--seed", a->seed, "bootstrap seed")->capture_default_str();
   cmd->add_option("--batch", a->batch, "sequences per forward call")->capture_default_str();
-  cmd->add_option("--device", a->device, "cpu (cuda: not built yet)")->capture_default_str();
-  cmd->add_option("--threads", a->threads, "CPU threads (0: all)");
+  add_engine_options(cmd, a->engine);
   return [a](const std::vector<std::string>& argv) {
-    if (a->device == "cuda" || a->device.rfind("cuda:", 0) == 0)
-      throw Error("--device cuda: CUDA engine not built yet", {.hint = "use --device cpu"});
-    if (a->device != "cpu") throw Error(fmt::format("--device {}: expected cpu or cuda", a->device));
+    (void)parse_device(a->engine.forward.device);
     if (a->multiturn && !a->chat) throw Error("--fewshot-as-multiturn needs --chat");
     const auto data = evals::load_mmlu(a->data, split_commas(a->subjects), a->limit);
     const auto tokenizer = text::Tokenizer::load(a->tokenizer.empty() ? a->model : a->tokenizer);

@@ -10,7 +10,7 @@
 #include "checkpoint/safetensors_writer.h"
 #include "cli/commands.h"
 #include "common/error.h"
-#include "forward/cpu/cpu_forward.h"
+#include "cli/engine_options.h"
 #include "report/provenance.h"
 #include "text/tokenizer.h"
 
@@ -22,8 +22,7 @@ struct ScoreArgs {
   std::string tokens;
   std::string text;
   std::string out;
-  std::string device = "cpu";
-  int threads = 0;
+  EngineArgs engine;
 };
 
 // "2,17,5" (spaces allowed around commas) -> ids; the message names the bad entry.
@@ -53,7 +52,8 @@ CommandRunner register_score(CLI::App& app) {
       "score",
       "Raw logits of one token sequence: writes OUT.safetensors with 'ids' I64 [n] and 'logits' F32 [n, "
       "n_vocab] "
-      "(after the final softcap, position i predicting token i+1), from the fp32 CPU reference pass.");
+      "(after the final softcap, position i predicting token i+1), from the fp32 CPU reference pass or the CUDA "
+      "engine (--device cuda).");
   cmd->add_option("MODEL", args->model, "checkpoint directory (config.json + safetensors)")->required();
   auto* tokens =
       cmd->add_option("--tokens", args->tokens, "comma-separated token ids, e.g. 2,17,5 (used as given)");
@@ -62,15 +62,12 @@ CommandRunner register_score(CLI::App& app) {
       "text to tokenize with MODEL's tokenizer.json (one BOS in front when the model expects it)");
   tokens->excludes(text);
   cmd->add_option("--out", args->out, "output file, ending in .safetensors")->required();
-  cmd->add_option("--device", args->device, "cpu (the CUDA engine is not built yet)");
-  cmd->add_option("--threads", args->threads, "CPU threads (0: all)");
+  add_engine_options(cmd, args->engine);
   return [args, tokens, text](const std::vector<std::string>& argv) {
     if (tokens->count() == 0 && text->count() == 0)
       throw Error("score needs the input: --tokens 2,17,5 or --text S",
                   {.hint = "see quantgate score --help"});
-    if (args->device != "cpu")
-      throw Error(fmt::format("--device {}: only the cpu reference pass exists so far", args->device),
-                  {.hint = "use --device cpu"});
+    (void)parse_device(args->engine.forward.device);
     const std::filesystem::path out(args->out);
     if (out.extension() != ".safetensors")
       throw Error("--out must name a .safetensors file", {.file = args->out});
@@ -84,7 +81,7 @@ CommandRunner register_score(CLI::App& app) {
       std::cerr << fmt::format("tokenizer: {}; BOS rule: {}\n", tok.json_path().string(),
                                tok.bos_rule().source);
     }
-    auto forward = CpuForward::open(args->model, CpuForwardOptions{.n_threads = args->threads});
+    auto forward = open_forward(args->model, args->engine.forward);
     check_tokens(forward->config(), ids, 0, args->tokens.empty() ? "--text" : "--tokens");
     const auto n = static_cast<std::int64_t>(ids.size());
     const std::int64_t n_vocab = forward->config().n_vocab;

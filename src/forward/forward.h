@@ -26,7 +26,13 @@ struct LogitsChunk {
   std::int64_t first_position = 0;  // absolute position of row 0; a reused prefix's tokens count
   std::int64_t n_rows = 0;
   std::int64_t n_vocab = 0;
-  std::span<const float> logits;  // [n_rows, n_vocab] row-major; valid only during the call
+  std::span<const float> logits;  // [n_rows, n_vocab] row-major; valid only during the call (empty when
+                                  // the logits were handed over on the GPU, see ScoreOptions::logits_on_device)
+  // With ScoreOptions::logits_on_device on a GPU engine: the same rows in device memory, and the engine's CUDA
+  // stream (a cudaStream_t). The stream is synchronized before the call; work the consumer queues on that
+  // stream runs before the engine overwrites the buffer, work on any other stream must finish before returning.
+  const float* device_logits = nullptr;
+  void* cuda_stream = nullptr;
 
   std::span<const float> row(std::int64_t r) const {
     return logits.subspan(static_cast<std::size_t>(r * n_vocab), static_cast<std::size_t>(n_vocab));
@@ -61,9 +67,13 @@ struct Activation {
 using ActivationHook = std::function<void(const Activation&)>;
 
 struct ScoreOptions {
-  std::int64_t chunk_rows = 64;      // rows per consumer call (the last chunk of a sequence may be shorter)
+  std::int64_t chunk_rows = 64;      // rows per consumer call; a chunk may be shorter at the end of a sequence
+                                     // and, on the GPU engine, where a sequence spans two steps or this exceeds
+                                     // its --logits-rows
   std::int64_t first_logit_row = 0;  // rows of each sequence (of this call) before this get no logits: the
                                      // head is not even computed for them (KL scores only the second half)
+  bool logits_on_device = false;     // GPU engines: hand LogitsChunk::device_logits instead of a host copy
+                                     // (no [rows, n_vocab] transfer); the CPU engine always gives host rows
 };
 
 // The K/V of an encoded prefix; opaque, and only usable with the Forward that made it.

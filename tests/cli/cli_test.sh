@@ -170,7 +170,7 @@ print("ok: mmlu --json/--dump-prompts/--dump-scores")
 PY
 expect 0 'mmlu \(micro\)' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --shots 1 --subjects world_religions --limit 2 --max-len 64 --threads 2
 expect 1 'FAIL: recovery' -- "$bin" mmlu --model "$tmp/mmlu_model" --ref "$tmp/mmlu_model" --data "$mmlu_data" --shots 0 --subjects abstract_algebra --limit 2 --min-recovery 1.5 --threads 2
-expect 2 'error: --device cuda: CUDA engine not built yet' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --device cuda
+expect 2 'error: --device tpu: expected cpu, cuda or cuda:N' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --device tpu
 expect 2 "error: .*categories.tsv: unknown MMLU subject 'astrology'" -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --subjects astrology
 expect 2 'error: --shots 6' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --shots 6 --subjects anatomy
 expect 2 'error: .*nowhere/categories.tsv' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$tmp/nowhere"
@@ -199,7 +199,14 @@ assert len(rows) == res["n_tokens"]
 assert math.isclose(sum(float(x["kl"]) for x in rows) / len(rows), res["kl_mean"]["value"], rel_tol=1e-6)
 print("ok: kl --json has provenance, corpus sha256, results; the per-token dump matches the mean")
 PY
-expect 2 'error: --device cuda: CUDA engine not built yet' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --device cuda
+expect 2 'error: --device cuda:x: expected cpu, cuda or cuda:N' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --device cuda:x
+# --device cuda: runs where a GPU is usable (the [gpu] tests check its numbers); elsewhere a clear exit 2.
+if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
+  expect 0 'same top-1' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 64 --device cuda --max-kl 100
+  expect 2 'error: --device cuda:64: this machine has [0-9]+ CUDA device' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --device cuda:64
+else
+  expect 2 'error: --device cuda: (no CUDA GPU is usable here|this quantgate was built without CUDA)' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --device cuda
+fi
 : > "$tmp/kl_empty.txt"
 expect 2 'error: .*empty corpus' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_empty.txt" --ctx 64
 expect 2 'error: the corpus has 140 tokens, fewer than one chunk of --ctx 200' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 200

@@ -1,0 +1,410 @@
+#include "forward/cuda/cuda_forward.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "forward/cpu/rope.h"
+#include "forward/cuda/decoder_step.h"
+#include "forward/cuda/engine_state.h"
+#include "forward/cuda/synthetic_weights.h"
+#include "kernels/cuda_check.cuh"
+#include "kernels/device_info.cuh"
+#include "kernels/elementwise_kernels.cuh"
+#include "kernels/norm_kernels.cuh"
+
+namespace qg {
+
+using cuda::DeviceBuffer;
+using cuda::Job;
+using cuda::StepSegment;
+
+namespace cuda {
+PinnedBuffer::PinnedBuffer(std::size_t bytes, const char* what) : bytes_(bytes) {
+  if (bytes == 0) return;
+  const cudaError_t err = cudaMallocHost(&p_, bytes);
+  if (err != cudaSuccess) {
+    cudaGetLastError();
+    p_ = nullptr;
+    throw Error(fmt::format("could not allocate {} of page-locked host memory for {}: {}", format_bytes(bytes), what,
+                            cudaGetErrorString(err)));
+  }
+}
+PinnedBuffer::~PinnedBuffer() {
+  if (p_ != nullptr) cudaFreeHost(p_);
+}
+}  // namespace cuda
+
+namespace {
+
+// The K/V a prefix left in every layer that computes its own, copied out of the engine's cache.
+class GpuPrefix final : public PrefixState {
+ public:
+  GpuPrefix(const CudaForward* owner, std::int64_t n) : owner_(owner), n_(n) {}
+  std::int64_t n_tokens() const override { return n_; }
+  const CudaForward* owner() const { return owner_; }
+  std::vector<DeviceBuffer> k, v;  // per layer (empty for KV-shared layers): [n, n_kv * d] bf16
+
+ private:
+  const CudaForward* owner_;
+  std::int64_t n_;
+};
+
+std::int64_t kv_width(const Gemma4LayerConfig& l) { return l.n_kv_heads * l.d_head; }
+
+void select_device(int device) {
+  const int n = cuda_device_count();
+  if (n == 0)
+    throw Error("--device cuda: no CUDA GPU is usable here (no driver or no device)",
+                {.hint = "use --device cpu, or check nvidia-smi"});
+  if (device < 0 || device >= n)
+    throw Error(fmt::format("--device cuda:{}: this machine has {} CUDA device(s)", device, n),
+                {.hint = fmt::format("use cuda:0 .. cuda:{}", n - 1)});
+  QG_CUDA_CHECK(cudaSetDevice(device));
+}
+
+}  // namespace
+
+CudaForward::Impl::~Impl() {
+  gemm.reset();
+  if (stream != nullptr) cudaStreamDestroy(stream);
+}
+
+void CudaForward::Impl::init_buffers() {
+  const Gemma4TextConfig& c = config.text;
+  const EngineLimits& lim = options.limits;
+  const auto R = static_cast<std::size_t>(lim.max_batch_tokens);
+  widths = step_widths(c);
+  auto f32 = [&](std::int64_t width, const char* what) {
+    return DeviceBuffer(R * static_cast<std::size_t>(width) * 4, what);
+  };
+  x = f32(widths.residual, "residual stream");
+  gemm_in = DeviceBuffer(R * static_cast<std::size_t>(widths.gemm_in) * 2, "GEMM input");
+  q = f32(widths.q, "queries");
+  k = f32(widths.kv, "keys");
+  v = f32(widths.kv, "values");
+  out1 = f32(widths.out1, "GEMM output");
+  out2 = f32(widths.out2, "GEMM output 2");
+  ple = f32(widths.ple, "per-layer inputs");
+  moe_f32 = f32(widths.moe_f32, "MoE buffers");
+  moe_bf16 = DeviceBuffer(R * static_cast<std::size_t>(widths.moe_bf16) * 2, "MoE bf16 buffers");
+  ids = DeviceBuffer(R * 4, "token ids");
+  positions = DeviceBuffer(R * 4, "positions");
+  kv_start = DeviceBuffer(R * 8, "cache slots");
+  kv_dest = DeviceBuffer(R * 8, "cache rows");
+  const auto L = static_cast<std::size_t>(lim.logits_rows);
+  head_in = DeviceBuffer(L * static_cast<std::size_t>(c.d_model) * 2, "head input");
+  logits = DeviceBuffer(L * static_cast<std::size_t>(c.n_vocab) * 4, "logits");
+  dequant = DeviceBuffer(static_cast<std::size_t>(w.max_quantized_elements) * 2, "dequantization workspace");
+  k_cache.resize(static_cast<std::size_t>(c.n_layers));
+  v_cache.resize(static_cast<std::size_t>(c.n_layers));
+  for (std::size_t i = 0; i < c.layers.size(); ++i) {
+    if (c.layers[i].kv_shared) continue;
+    const std::size_t bytes = static_cast<std::size_t>(lim.max_context * kv_width(c.layers[i])) * 2;
+    k_cache[i] = DeviceBuffer(bytes, fmt::format("K cache of layer {}", i));
+    v_cache[i] = DeviceBuffer(bytes, fmt::format("V cache of layer {}", i));
+  }
+  for (const Gemma4LayerConfig& l : c.layers) {
+    DeviceBuffer& table = l.type == LayerType::kFull ? inv_freq_full : inv_freq_sliding;
+    if (!table.empty()) continue;
+    const std::vector<float> f = cpu::rope_inv_freq(l.type == LayerType::kFull ? c.rope_full : c.rope_sliding, l.d_head);
+    table = cuda::upload_bytes(f.data(), f.size() * 4, "RoPE frequencies");
+  }
+  meta_host = cuda::PinnedBuffer(R * 24, "step metadata");
+  logits_host = cuda::PinnedBuffer(L * static_cast<std::size_t>(c.n_vocab) * 4, "logits");
+  allocated = w.device_bytes + plan.total() - plan.weights;
+}
+
+namespace {
+
+// Plans the memory for `weight_bytes` of weights, checks it fits the free memory, and builds the engine.
+std::unique_ptr<CudaForward::Impl> start_impl(Gemma4Config config, const CudaForwardOptions& options) {
+  select_device(options.device);
+  auto impl = std::make_unique<CudaForward::Impl>();
+  impl->config = std::move(config);
+  impl->device = options.device;
+  impl->options = options;
+  cudaDeviceProp prop{};
+  QG_CUDA_CHECK(cudaGetDeviceProperties(&prop, options.device));
+  impl->device_name = prop.name;
+  return impl;
+}
+
+void plan_and_check(CudaForward::Impl& e, std::uint64_t weight_bytes, std::int64_t max_quantized,
+                    const std::string& what, bool weights_resident) {
+  e.plan = plan_memory(e.config.text, weight_bytes, static_cast<std::uint64_t>(max_quantized) * 2, e.options.limits,
+                       cuda::Gemm::kDefaultWorkspaceBytes);
+  std::size_t free_bytes = 0, total = 0;
+  QG_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  // Once the weights are on the GPU, they are already out of the free figure.
+  const std::uint64_t available = free_bytes + (weights_resident ? weight_bytes : 0);
+  const std::uint64_t usable = available > e.options.headroom_bytes ? available - e.options.headroom_bytes : 0;
+  check_plan_fits(e.plan, e.config.text, usable,
+                  fmt::format("{} on cuda:{} ({})", what, e.device, e.device_name));
+}
+
+void finish_impl(CudaForward::Impl& e) {
+  QG_CUDA_CHECK(cudaStreamCreateWithFlags(&e.stream, cudaStreamNonBlocking));
+  e.gemm = std::make_unique<cuda::Gemm>(e.stream, cuda::Gemm::kDefaultWorkspaceBytes);
+  e.init_buffers();
+}
+
+}  // namespace
+
+std::unique_ptr<CudaForward> CudaForward::open(const std::filesystem::path& model_dir,
+                                               const CudaForwardOptions& options) {
+  std::error_code ec;
+  if (!std::filesystem::is_directory(model_dir, ec))
+    throw Error("not a checkpoint directory", {.file = model_dir.string(), .hint = "pass the folder with config.json"});
+  const std::filesystem::path config_path = model_dir / "config.json";
+  if (!std::filesystem::exists(config_path, ec))
+    throw Error("no config.json in this directory", {.file = model_dir.string()});
+  Gemma4Config config = read_gemma4_config(config_path.string());
+  check_forward_supported(config, config_path.string());
+  auto impl = start_impl(std::move(config), options);
+  impl->checkpoint.emplace(Checkpoint::open(model_dir));
+  impl->bound.emplace(bind_gemma4_weights(*impl->checkpoint, impl->config));
+  // The whole plan is checked before the first byte is uploaded.
+  const cuda::GpuWeightSizes sizes = cuda::gpu_weight_sizes(impl->config.text, *impl->bound);
+  plan_and_check(*impl, sizes.bytes, sizes.max_quantized_elements, model_dir.string(), false);
+  auto source = cuda::checkpoint_weight_source(*impl->bound);
+  impl->w = cuda::load_gpu_weights(impl->config.text, *source);
+  finish_impl(*impl);
+  return std::unique_ptr<CudaForward>(new CudaForward(std::move(impl)));
+}
+
+std::unique_ptr<CudaForward> CudaForward::synthetic(const Gemma4Config& config, const SyntheticWeights& weights,
+                                                    const CudaForwardOptions& options) {
+  check_forward_supported(config, "synthetic config");
+  auto impl = start_impl(config, options);
+  auto source = cuda::synthetic_weight_source(impl->config.text, weights);
+  impl->w = cuda::load_gpu_weights(impl->config.text, *source);
+  plan_and_check(*impl, impl->w.device_bytes, impl->w.max_quantized_elements, "synthetic model", true);
+  finish_impl(*impl);
+  return std::unique_ptr<CudaForward>(new CudaForward(std::move(impl)));
+}
+
+CudaForward::CudaForward(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+CudaForward::~CudaForward() = default;
+
+const Gemma4TextConfig& CudaForward::config() const { return impl_->config.text; }
+std::string CudaForward::device() const { return fmt::format("cuda:{}", impl_->device); }
+const MemoryPlan& CudaForward::plan() const { return impl_->plan; }
+std::string CudaForward::device_name() const { return impl_->device_name; }
+std::uint64_t CudaForward::peak_used_bytes() const { return impl_->peak_used; }
+std::uint64_t CudaForward::allocated_bytes() const { return impl_->allocated; }
+
+namespace {
+
+// Runs the jobs of one call: grouped so each group's cache slots fit --max-context, packed into steps of
+// --max-batch-tokens rows, logits handed out per sequence in position order. With `keep`, the K/V of job 0
+// is copied into `keep` at the end (encode_prefix).
+void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& jobs, const GpuPrefix* prefix,
+              const LogitsConsumer& consume, const ScoreOptions& options, const ActivationHook& hook,
+              GpuPrefix* keep) {
+  using bf16 = __nv_bfloat16;
+  const Gemma4TextConfig& c = e.config.text;
+  const EngineLimits& lim = e.options.limits;
+  cudaStream_t s = e.stream;
+  QG_CUDA_CHECK(cudaSetDevice(e.device));
+  if (hook && e.hook_tmp.empty())
+    e.hook_tmp = DeviceBuffer(static_cast<std::size_t>(lim.max_batch_tokens * c.d_model) * 4, "activation hook scratch");
+
+  for (std::size_t j = 0; j < jobs.size(); ++j) {
+    const std::int64_t need = jobs[j].first_position + static_cast<std::int64_t>(jobs[j].tokens.size());
+    if (need > lim.max_context)
+      throw Error(fmt::format("sequence {} needs {} tokens of K/V cache but the engine holds {} (--max-context)",
+                              jobs[j].sequence, need, lim.max_context),
+                  {.hint = fmt::format("raise --max-context to at least {}", need)});
+  }
+
+  std::size_t g0 = 0;
+  while (g0 < jobs.size()) {
+    // A group: consecutive jobs whose slots fit the cache together.
+    std::size_t g1 = g0;
+    std::int64_t used = 0;
+    while (g1 < jobs.size()) {
+      const std::int64_t need = jobs[g1].first_position + static_cast<std::int64_t>(jobs[g1].tokens.size());
+      if (used + need > lim.max_context) break;
+      jobs[g1].slot = used;
+      used += need;
+      ++g1;
+    }
+    // Continuations start from a copy of the prefix's K/V in their own slot.
+    if (prefix != nullptr)
+      for (std::size_t j = g0; j < g1; ++j)
+        for (std::size_t i = 0; i < c.layers.size(); ++i) {
+          if (c.layers[i].kv_shared) continue;
+          const std::size_t row_bytes = static_cast<std::size_t>(kv_width(c.layers[i])) * 2;
+          const std::size_t offset = static_cast<std::size_t>(jobs[j].slot) * row_bytes;
+          const std::size_t bytes = static_cast<std::size_t>(prefix->n_tokens()) * row_bytes;
+          QG_CUDA_CHECK(cudaMemcpyAsync(e.k_cache[i].as<std::byte>() + offset, prefix->k[i].get(), bytes,
+                                        cudaMemcpyDeviceToDevice, s));
+          QG_CUDA_CHECK(cudaMemcpyAsync(e.v_cache[i].as<std::byte>() + offset, prefix->v[i].get(), bytes,
+                                        cudaMemcpyDeviceToDevice, s));
+        }
+
+    // Steps over the group's rows, in job order.
+    std::size_t j = g0;
+    std::int64_t local = 0;
+    while (j < g1) {
+      std::vector<StepSegment> segments;
+      std::int64_t m = 0;
+      auto* h_ids = e.meta_host.as<std::int32_t>();
+      auto* h_pos = h_ids + lim.max_batch_tokens;
+      auto* h_start = reinterpret_cast<std::int64_t*>(h_pos + lim.max_batch_tokens);
+      auto* h_dest = h_start + lim.max_batch_tokens;
+      while (j < g1 && m < lim.max_batch_tokens) {
+        const Job& job = jobs[j];
+        const auto n = static_cast<std::int64_t>(job.tokens.size());
+        const std::int64_t take = std::min(n - local, lim.max_batch_tokens - m);
+        segments.push_back({j, m, take, local});
+        for (std::int64_t r = 0; r < take; ++r) {
+          const std::int64_t p = job.first_position + local + r;
+          h_ids[m + r] = job.tokens[static_cast<std::size_t>(local + r)];
+          h_pos[m + r] = static_cast<std::int32_t>(p);
+          h_start[m + r] = job.slot;
+          h_dest[m + r] = job.slot + p;
+        }
+        m += take;
+        local += take;
+        if (local == n) {
+          ++j;
+          local = 0;
+        }
+      }
+      QG_CUDA_CHECK(cudaMemcpyAsync(e.ids.get(), h_ids, static_cast<std::size_t>(m) * 4, cudaMemcpyHostToDevice, s));
+      QG_CUDA_CHECK(cudaMemcpyAsync(e.positions.get(), h_pos, static_cast<std::size_t>(m) * 4, cudaMemcpyHostToDevice, s));
+      QG_CUDA_CHECK(cudaMemcpyAsync(e.kv_start.get(), h_start, static_cast<std::size_t>(m) * 8, cudaMemcpyHostToDevice, s));
+      QG_CUDA_CHECK(cudaMemcpyAsync(e.kv_dest.get(), h_dest, static_cast<std::size_t>(m) * 8, cudaMemcpyHostToDevice, s));
+
+      cuda::StepEmitter emit;
+      std::vector<float> host;
+      if (hook)
+        emit = [&](std::string_view name, int layer, const float* device, std::int64_t width) {
+          host.resize(static_cast<std::size_t>(m * width));
+          QG_CUDA_CHECK(cudaMemcpyAsync(host.data(), device, host.size() * 4, cudaMemcpyDeviceToHost, s));
+          QG_CUDA_CHECK(cudaStreamSynchronize(s));
+          for (const StepSegment& seg : segments) {
+            const Job& job = jobs[seg.job];
+            hook(Activation{name, layer, job.sequence, job.first_position + seg.first_local,
+                            TensorView{std::string(name), DType::kF32, {seg.n_rows, width},
+                                       host.data() + seg.first_row * width, Device::kHost}});
+          }
+        };
+      cuda::run_decoder_step(e, m, emit);
+
+      // Final norm and head, per segment, for rows at or past first_logit_row.
+      const std::int64_t H = c.d_model, V = c.n_vocab;
+      if (hook) {
+        float* tmp = e.hook_tmp.as<float>();
+        QG_CUDA_CHECK(cudaMemcpyAsync(tmp, e.x.get(), static_cast<std::size_t>(m * H) * 4, cudaMemcpyDeviceToDevice, s));
+        cuda::rms_norm_in_place(tmp, e.w.final_norm.as<float>(), m, H, static_cast<float>(c.rms_norm_eps), s);
+        emit(activation::kFinalNorm, static_cast<int>(c.n_layers), tmp, H);
+      }
+      if (consume) {
+        const std::int64_t chunk = std::clamp<std::int64_t>(options.chunk_rows, 1, lim.logits_rows);
+        const bf16* head = nullptr;
+        for (const StepSegment& seg : segments) {
+          const Job& job = jobs[seg.job];
+          const std::int64_t first = std::max(seg.first_local, std::max<std::int64_t>(0, options.first_logit_row));
+          const std::int64_t end = seg.first_local + seg.n_rows;
+          for (std::int64_t r0 = first; r0 < end; r0 += chunk) {
+            const std::int64_t rows = std::min(chunk, end - r0);
+            if (head == nullptr) head = e.w.head.bf16(e.ws(), s);  // dequantized once per step if quantized
+            const float* xr = e.x.as<float>() + (seg.first_row + r0 - seg.first_local) * H;
+            cuda::rms_norm_to_bf16(xr, e.w.final_norm.as<float>(), rows, H, static_cast<float>(c.rms_norm_eps),
+                                   e.head_in.as<bf16>(), s);
+            e.gemm->bf16(e.head_in.as<bf16>(), head, e.logits.as<float>(), rows, V, H);
+            if (c.final_logit_softcapping)
+              cuda::softcap_in_place(e.logits.as<float>(), rows * V, static_cast<float>(*c.final_logit_softcapping), s);
+            LogitsChunk out{job.sequence, job.first_position + r0, rows, V, {}};
+            if (options.logits_on_device) {
+              out.device_logits = e.logits.as<float>();
+              out.cuda_stream = s;
+              QG_CUDA_CHECK(cudaStreamSynchronize(s));
+            } else {
+              float* dst = e.logits_host.as<float>();
+              QG_CUDA_CHECK(cudaMemcpyAsync(dst, e.logits.get(), static_cast<std::size_t>(rows * V) * 4,
+                                            cudaMemcpyDeviceToHost, s));
+              QG_CUDA_CHECK(cudaStreamSynchronize(s));
+              out.logits = std::span<const float>(dst, static_cast<std::size_t>(rows * V));
+            }
+            consume(out);
+          }
+        }
+      }
+      // The pinned metadata is rewritten by the next step: wait for this one's uploads (and everything else).
+      QG_CUDA_CHECK(cudaStreamSynchronize(s));
+      std::size_t free_bytes = 0, total = 0;
+      QG_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+      e.peak_used = std::max<std::uint64_t>(e.peak_used, total - free_bytes);
+    }
+
+    if (keep != nullptr) {  // encode_prefix: one job, group of one
+      keep->k.resize(c.layers.size());
+      keep->v.resize(c.layers.size());
+      for (std::size_t i = 0; i < c.layers.size(); ++i) {
+        if (c.layers[i].kv_shared) continue;
+        const std::size_t row_bytes = static_cast<std::size_t>(kv_width(c.layers[i])) * 2;
+        const std::size_t bytes = static_cast<std::size_t>(keep->n_tokens()) * row_bytes;
+        const std::size_t offset = static_cast<std::size_t>(jobs[0].slot) * row_bytes;
+        keep->k[i] = DeviceBuffer(bytes, fmt::format("prefix K of layer {}", i));
+        keep->v[i] = DeviceBuffer(bytes, fmt::format("prefix V of layer {}", i));
+        QG_CUDA_CHECK(cudaMemcpyAsync(keep->k[i].get(), e.k_cache[i].as<std::byte>() + offset, bytes,
+                                      cudaMemcpyDeviceToDevice, s));
+        QG_CUDA_CHECK(cudaMemcpyAsync(keep->v[i].get(), e.v_cache[i].as<std::byte>() + offset, bytes,
+                                      cudaMemcpyDeviceToDevice, s));
+      }
+      QG_CUDA_CHECK(cudaStreamSynchronize(s));
+    }
+    g0 = g1;
+  }
+  (void)self;
+}
+
+void check_ple_range(const Gemma4TextConfig& c, TokenSpan tokens) {
+  if (!c.has_ple()) return;
+  for (TokenId t : tokens)
+    if (t >= c.n_vocab_ple)  // transformers would index out of range; vLLM maps to 0. Refuse, as the CPU pass does.
+      throw Error(fmt::format("token {} is outside the per-layer embedding table ({} rows)", t, c.n_vocab_ple),
+                  {.tensor = "embed_tokens_per_layer.weight"});
+}
+
+}  // namespace
+
+void CudaForward::score(std::span<const TokenSpan> batch, const LogitsConsumer& consume, const ScoreOptions& options) {
+  std::vector<Job> jobs;
+  for (std::size_t b = 0; b < batch.size(); ++b) {
+    check_tokens(config(), batch[b], 0, fmt::format("sequence {}", b));
+    check_ple_range(config(), batch[b]);
+    jobs.push_back({b, batch[b], 0, 0});
+  }
+  run_jobs(*impl_, *this, jobs, nullptr, consume, options, activation_hook(), nullptr);
+}
+
+PrefixHandle CudaForward::encode_prefix(TokenSpan prefix, const LogitsConsumer& consume, const ScoreOptions& options) {
+  check_tokens(config(), prefix, 0, "prefix");
+  check_ple_range(config(), prefix);
+  std::vector<Job> jobs{{0, prefix, 0, 0}};
+  auto state = std::make_shared<GpuPrefix>(this, static_cast<std::int64_t>(prefix.size()));
+  run_jobs(*impl_, *this, jobs, nullptr, consume, options, activation_hook(), state.get());
+  return state;
+}
+
+void CudaForward::score_continuations(const PrefixHandle& handle, std::span<const TokenSpan> continuations,
+                                      const LogitsConsumer& consume, const ScoreOptions& options) {
+  const auto* prefix = dynamic_cast<const GpuPrefix*>(handle.get());
+  if (prefix == nullptr || prefix->owner() != this)
+    throw Error("the prefix was not encoded by this CUDA forward pass", {.hint = "call encode_prefix on the same object"});
+  std::vector<Job> jobs;
+  for (std::size_t b = 0; b < continuations.size(); ++b) {
+    check_tokens(config(), continuations[b], prefix->n_tokens(), fmt::format("continuation {}", b));
+    check_ple_range(config(), continuations[b]);
+    jobs.push_back({b, continuations[b], prefix->n_tokens(), 0});
+  }
+  run_jobs(*impl_, *this, jobs, prefix, consume, options, activation_hook(), nullptr);
+}
+
+}  // namespace qg

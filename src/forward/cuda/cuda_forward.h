@@ -1,0 +1,79 @@
+#pragma once
+// The CUDA engine: the Gemma 4 text forward pass of gemma4-text.md on one GPU, for BF16 and quantized
+// checkpoints, behind the same Forward interface as the CPU reference (forward/cpu), which it is tested
+// against on every fixture.
+//
+// How it runs (chunked prefill): the tokens of a call are packed into steps of up to --max-batch-tokens rows,
+// several sequences per step without padding; each step goes through all layers, writing its K/V into a
+// cache of --max-context token rows that every sequence in flight has a slot of, so a 32k-token sequence needs
+// activations for one step only. Activations are bf16 at every GEMM input and fp32 elsewhere (the residual
+// stream, norms, RoPE, softmax, GEMM accumulation and outputs); weights are bf16, quantized Linears stay packed
+// and are dequantized per GEMM into a bf16 workspace. Logits are computed --logits-rows at a time and handed
+// to the consumer on the host or, with ScoreOptions::logits_on_device, on the GPU.
+//
+// Memory is planned before anything is allocated (forward/memory_plan.h): a model that does not fit fails
+// at open() with needed vs free bytes and the flag value that would fit.
+//
+// Determinism: the same call gives bit-identical logits run to run (cuBLAS without atomics, kernels with a
+// fixed reduction order). Results are NOT guaranteed bit-identical when the batch composition changes: cuBLAS
+// may pick another GEMM algorithm for another number of rows (the attention and elementwise kernels are
+// row-independent); the differences are at bf16 rounding level.
+#include <cstdint>
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "forward/forward.h"
+#include "forward/memory_plan.h"
+#include "model/gemma4_config.h"
+
+namespace qg {
+
+struct CudaForwardOptions {
+  int device = 0;  // CUDA device index (cuda:N)
+  EngineLimits limits;
+  // Left free beyond the plan: the CUDA context's own growth, allocator slack, other processes' churn.
+  std::uint64_t headroom_bytes = std::uint64_t{512} << 20;
+};
+
+// Random weights for a synthetic model (speed and memory runs without a checkpoint).
+struct SyntheticWeights {
+  std::uint64_t seed = 1;
+  bool w4a16 = false;          // layer Linears int4 pack-quantized, symmetric, group 128, bf16 scales
+  std::int64_t group_size = 128;
+};
+
+class CudaForward final : public Forward {
+ public:
+  // Throws qg::Error naming the file for a bad checkpoint, the device when no GPU is usable, and the plan when
+  // the model does not fit.
+  static std::unique_ptr<CudaForward> open(const std::filesystem::path& model_dir,
+                                           const CudaForwardOptions& options = {});
+  static std::unique_ptr<CudaForward> synthetic(const Gemma4Config& config, const SyntheticWeights& weights,
+                                                const CudaForwardOptions& options = {});
+  ~CudaForward() override;
+
+  const Gemma4TextConfig& config() const override;
+  std::string device() const override;
+
+  using Forward::score;
+  void score(std::span<const TokenSpan> batch, const LogitsConsumer& consume,
+             const ScoreOptions& options = {}) override;
+  PrefixHandle encode_prefix(TokenSpan prefix, const LogitsConsumer& consume = {},
+                             const ScoreOptions& options = {}) override;
+  void score_continuations(const PrefixHandle& prefix, std::span<const TokenSpan> continuations,
+                           const LogitsConsumer& consume, const ScoreOptions& options = {}) override;
+
+  const MemoryPlan& plan() const;
+  std::string device_name() const;          // "NVIDIA H100 80GB HBM3"
+  std::uint64_t peak_used_bytes() const;    // max device memory in use (cudaMemGetInfo) seen after any step
+  std::uint64_t allocated_bytes() const;    // what this engine holds: weights + plan buffers
+
+  struct Impl;
+
+ private:
+  explicit CudaForward(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace qg

@@ -1,0 +1,230 @@
+#include "forward/cuda/decoder_step.h"
+
+#include <fmt/format.h>
+
+#include <cmath>
+#include <vector>
+
+#include "common/error.h"
+#include "forward/cpu/embedding.h"
+#include "forward/forward.h"
+#include "kernels/attention_kernels.cuh"
+#include "kernels/cuda_check.cuh"
+#include "kernels/elementwise_kernels.cuh"
+#include "kernels/embedding_kernels.cuh"
+#include "kernels/moe_kernels.cuh"
+#include "kernels/norm_kernels.cuh"
+#include "kernels/rope_kernels.cuh"
+
+namespace qg::cuda {
+
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+struct Step {
+  CudaForward::Impl& e;
+  std::int64_t m;
+  const StepEmitter& emit;
+  const Gemma4TextConfig& c = e.config.text;
+  const float eps = static_cast<float>(e.config.text.rms_norm_eps);
+  cudaStream_t s = e.stream;
+
+  const bf16* weight(const GpuMatrix& w) const { return w.bf16(e.ws(), s); }
+  void gemm(const bf16* x, const GpuMatrix& w, float* y) const {
+    e.gemm->bf16(x, weight(w), y, m, w.out(), w.in());
+  }
+
+  // For the hook: rms_norm(src; w) into a scratch buffer, as the CPU reports the normed branch output.
+  void emit_normed(std::string_view name, int layer, const float* src, const DeviceBuffer& w, std::int64_t width) {
+    if (!emit) return;
+    float* tmp = e.hook_tmp.as<float>();
+    QG_CUDA_CHECK(cudaMemcpyAsync(tmp, src, static_cast<std::size_t>(m * width) * 4, cudaMemcpyDeviceToDevice, s));
+    rms_norm_in_place(tmp, w.as<float>(), m, width, eps, s);
+    emit(name, layer, tmp, width);
+  }
+
+  void embed() {
+    const std::int64_t H = c.d_model;
+    embed_rows(e.w.embedding.as<bf16>(), H, e.ids.as<std::int32_t>(), m, cpu::embed_scale(H, DType::kF32),
+               e.x.as<float>(), s);
+    if (emit) emit(activation::kEmbedding, -1, e.x.as<float>(), H);
+    if (!c.has_ple()) return;
+    // The projection reads the scaled embedding e (rounded to bf16 at the GEMM input, like every GEMM input).
+    const std::int64_t width = c.n_layers * c.d_ple;
+    f32_to_bf16(e.x.as<float>(), m * H, e.gemm_in.as<bf16>(), s);
+    gemm(e.gemm_in.as<bf16>(), e.w.ple_model_projection, e.out1.as<float>());
+    const auto ctx_scale = static_cast<float>(std::pow(static_cast<double>(H), -0.5));
+    const auto combine_scale = static_cast<float>(std::pow(2.0, -0.5));
+    ple_combine(e.out1.as<float>(), e.w.ple_table.as<bf16>(), e.ids.as<std::int32_t>(),
+                e.w.ple_projection_norm.as<float>(), m, c.n_layers, c.d_ple, ctx_scale,
+                cpu::embed_scale(c.d_ple, DType::kF32), combine_scale, eps, e.ple.as<float>(), s);
+    if (emit) emit(activation::kPleInputs, -1, e.ple.as<float>(), width);
+  }
+
+  void attention_block(int i) {
+    const Gemma4LayerConfig& l = c.layers[static_cast<std::size_t>(i)];
+    const GpuLayerWeights& w = e.w.layers[static_cast<std::size_t>(i)];
+    const std::int64_t H = c.d_model, D = l.d_head, nq = l.n_heads, nkv = l.n_kv_heads;
+    const float* inv_freq = (l.type == LayerType::kFull ? e.inv_freq_full : e.inv_freq_sliding).as<float>();
+    const auto* pos = e.positions.as<std::int32_t>();
+    bf16* h = e.gemm_in.as<bf16>();
+    rms_norm_to_bf16(e.x.as<float>(), w.input_norm.as<float>(), m, H, eps, h, s);
+
+    float* q = e.q.as<float>();
+    gemm(h, w.q_proj, q);
+    rms_norm_in_place(q, w.q_norm.as<float>(), m * nq, D, eps, s);  // per head, one weight for all heads
+    apply_rope(q, m, nq, D, pos, inv_freq, s);
+
+    if (!l.kv_shared) {
+      float* k = e.k.as<float>();
+      float* v = e.v.as<float>();
+      gemm(h, w.k_proj, k);
+      if (l.k_eq_v)  // V is the RAW k_proj output, taken before k_norm and RoPE
+        QG_CUDA_CHECK(cudaMemcpyAsync(v, k, static_cast<std::size_t>(m * nkv * D) * 4, cudaMemcpyDeviceToDevice, s));
+      else
+        gemm(h, w.v_proj, v);
+      rms_norm_in_place(k, w.k_norm.as<float>(), m * nkv, D, eps, s);
+      apply_rope(k, m, nkv, D, pos, inv_freq, s);
+      rms_norm_in_place(v, nullptr, m * nkv, D, eps, s);  // v_norm has no weight; V is never roped
+      const auto* dest = e.kv_dest.as<std::int64_t>();
+      scatter_rows_to_bf16(k, m, nkv * D, dest, e.k_cache[static_cast<std::size_t>(i)].as<bf16>(), s);
+      scatter_rows_to_bf16(v, m, nkv * D, dest, e.v_cache[static_cast<std::size_t>(i)].as<bf16>(), s);
+    }
+    // KV-shared layers read their source layer's cache, written earlier in this same step.
+    const auto src = static_cast<std::size_t>(l.kv_source);
+    AttentionParams p;
+    p.q = q;
+    p.k = e.k_cache[src].as<bf16>();
+    p.v = e.v_cache[src].as<bf16>();
+    p.position = pos;
+    p.kv_start = e.kv_start.as<std::int64_t>();
+    p.rows = m;
+    p.n_heads = static_cast<int>(nq);
+    p.n_kv_heads = static_cast<int>(nkv);
+    p.d = static_cast<int>(D);
+    p.window = l.type == LayerType::kSliding ? c.sliding_window : 0;
+    p.out = h;  // the normed input is no longer needed
+    attention(p, s);
+
+    float* o = e.out1.as<float>();
+    gemm(h, w.o_proj, o);
+    emit_normed(activation::kAttentionOutput, i, o, w.post_attention_norm, H);
+    add_rms_norm(e.x.as<float>(), o, w.post_attention_norm.as<float>(), m, H, eps, s);
+  }
+
+  // The routed experts of §11 for the residual r = e.x; adds post_feedforward_layernorm_2(mixture) to f.
+  void moe(const GpuLayerWeights& w, float* f) {
+    const std::int64_t H = c.d_model, E = c.n_experts, K = c.top_k_experts, I = c.d_expert;
+    const std::int64_t R = e.options.limits.max_batch_tokens;
+    float* base = e.moe_f32.as<float>();
+    float* z = base;
+    float* router_logits = z + R * H;
+    auto* expert = reinterpret_cast<std::int32_t*>(router_logits + R * E);
+    float* expert_w = reinterpret_cast<float*>(expert + R * K);
+    auto* rows_all = reinterpret_cast<std::int32_t*>(expert_w + R * K);
+    float* w_all = reinterpret_cast<float*>(rows_all + R * K);
+    float* gu = w_all + R * K;
+    float* y = gu + R * 2 * I;
+    float* mix = y + R * H;
+    bf16* u = e.moe_bf16.as<bf16>();
+    bf16* xb = u + R * H;
+    bf16* act = xb + R * H;
+
+    rms_norm_in_place(f, w.post_ffn_norm_1.as<float>(), m, H, eps, s);
+    const auto root_size = static_cast<float>(std::pow(static_cast<double>(H), -0.5));
+    router_input(e.x.as<float>(), w.router_scale.as<float>(), m, H, eps, root_size, z, s);
+    e.gemm->f32(z, w.router_proj.as<float>(), router_logits, m, E, H);
+    router_top_k(router_logits, m, static_cast<int>(E), static_cast<int>(K), w.router_per_expert_scale.as<float>(),
+                 expert, expert_w, s);
+    rms_norm_to_bf16(e.x.as<float>(), w.pre_ffn_norm_2.as<float>(), m, H, eps, u, s);
+
+    // Group the (token, slot) pairs by expert on the host: one GEMM pair per expert that has tokens.
+    std::vector<std::int32_t> ex(static_cast<std::size_t>(m * K));
+    std::vector<float> ew(ex.size());
+    QG_CUDA_CHECK(cudaMemcpyAsync(ex.data(), expert, ex.size() * 4, cudaMemcpyDeviceToHost, s));
+    QG_CUDA_CHECK(cudaMemcpyAsync(ew.data(), expert_w, ew.size() * 4, cudaMemcpyDeviceToHost, s));
+    QG_CUDA_CHECK(cudaStreamSynchronize(s));
+    std::vector<std::int64_t> count(static_cast<std::size_t>(E + 1), 0);
+    for (std::int32_t x : ex) {
+      if (x < 0 || x >= E) throw Error(fmt::format("router chose expert {} of {}", x, E));
+      ++count[static_cast<std::size_t>(x) + 1];
+    }
+    for (std::int64_t x = 0; x < E; ++x) count[static_cast<std::size_t>(x + 1)] += count[static_cast<std::size_t>(x)];
+    std::vector<std::int32_t> rows(ex.size());
+    std::vector<float> weights(ex.size());
+    std::vector<std::int64_t> fill(count.begin(), count.end() - 1);
+    for (std::int64_t t = 0; t < m; ++t)
+      for (std::int64_t k = 0; k < K; ++k) {
+        const std::size_t slot = static_cast<std::size_t>(t * K + k);
+        const auto at = static_cast<std::size_t>(fill[static_cast<std::size_t>(ex[slot])]++);
+        rows[at] = static_cast<std::int32_t>(t);
+        weights[at] = ew[slot];
+      }
+    QG_CUDA_CHECK(cudaMemcpyAsync(rows_all, rows.data(), rows.size() * 4, cudaMemcpyHostToDevice, s));
+    QG_CUDA_CHECK(cudaMemcpyAsync(w_all, weights.data(), weights.size() * 4, cudaMemcpyHostToDevice, s));
+    QG_CUDA_CHECK(cudaMemsetAsync(mix, 0, static_cast<std::size_t>(m * H) * 4, s));
+    const bf16* gate_up = w.experts_gate_up.as<bf16>();
+    const bf16* down = w.experts_down.as<bf16>();
+    // Experts in ascending order: each token sums its experts' outputs in the CPU reference's order.
+    for (std::int64_t x = 0; x < E; ++x) {
+      const std::int64_t first = count[static_cast<std::size_t>(x)], n = count[static_cast<std::size_t>(x + 1)] - first;
+      if (n == 0) continue;
+      gather_rows(u, H, rows_all + first, n, xb, s);
+      e.gemm->bf16(xb, gate_up + x * 2 * I * H, gu, n, 2 * I, H);
+      gelu_tanh_mul_to_bf16(gu, 2 * I, gu + I, 2 * I, n, I, act, I, s);  // rows are [gate; up]
+      e.gemm->bf16(act, down + x * H * I, y, n, H, I);
+      scatter_add_rows(y, H, rows_all + first, w_all + first, n, mix, s);
+    }
+    // The host vectors above must outlive the async copies.
+    QG_CUDA_CHECK(cudaStreamSynchronize(s));
+    add_rms_norm(f, mix, w.post_ffn_norm_2.as<float>(), m, H, eps, s);
+  }
+
+  void ffn_block(int i) {
+    const Gemma4LayerConfig& l = c.layers[static_cast<std::size_t>(i)];
+    const GpuLayerWeights& w = e.w.layers[static_cast<std::size_t>(i)];
+    const std::int64_t H = c.d_model, F = l.d_ff;
+    bf16* h = e.gemm_in.as<bf16>();
+    float* f = e.out1.as<float>();
+    rms_norm_to_bf16(e.x.as<float>(), w.pre_ffn_norm.as<float>(), m, H, eps, h, s);
+    gemm(h, w.gate_proj, f);
+    gemm(h, w.up_proj, e.out2.as<float>());
+    gelu_tanh_mul_to_bf16(f, F, e.out2.as<float>(), F, m, F, h, F, s);
+    gemm(h, w.down_proj, f);
+    if (c.enable_moe_block) moe(w, f);
+    emit_normed(activation::kFfnOutput, i, f, w.post_ffn_norm, H);
+    add_rms_norm(e.x.as<float>(), f, w.post_ffn_norm.as<float>(), m, H, eps, s);
+  }
+
+  void ple_branch(int i) {
+    const GpuLayerWeights& w = e.w.layers[static_cast<std::size_t>(i)];
+    const std::int64_t H = c.d_model, P = c.d_ple;
+    bf16* h = e.gemm_in.as<bf16>();
+    f32_to_bf16(e.x.as<float>(), m * H, h, s);
+    float* g = e.out2.as<float>();
+    gemm(h, w.ple_gate, g);
+    gelu_tanh_mul_to_bf16(g, P, e.ple.as<float>() + i * P, c.n_layers * P, m, P, h, P, s);
+    gemm(h, w.ple_projection, e.out1.as<float>());
+    add_rms_norm(e.x.as<float>(), e.out1.as<float>(), w.post_ple_norm.as<float>(), m, H, eps, s);
+  }
+
+  void run() {
+    embed();
+    for (int i = 0; i < c.n_layers; ++i) {
+      attention_block(i);
+      ffn_block(i);
+      if (c.has_ple()) ple_branch(i);
+      scale_in_place(e.x.as<float>(), m * c.d_model, e.w.layers[static_cast<std::size_t>(i)].layer_scalar, s);
+      if (emit) emit(activation::kLayerOutput, i, e.x.as<float>(), c.d_model);
+    }
+  }
+};
+
+}  // namespace
+
+void run_decoder_step(CudaForward::Impl& e, std::int64_t rows, const StepEmitter& emit) {
+  Step{e, rows, emit}.run();
+}
+
+}  // namespace qg::cuda

@@ -1,0 +1,52 @@
+#include "forward/cuda/gemm.h"
+
+#include <fmt/format.h>
+
+#include <climits>
+
+#include "common/error.h"
+
+namespace qg::cuda {
+
+namespace {
+void check(cublasStatus_t status, const char* what) {
+  if (status != CUBLAS_STATUS_SUCCESS)
+    throw Error(fmt::format("cuBLAS {} failed: {} ({})", what, cublasGetStatusName(status),
+                            cublasGetStatusString(status)));
+}
+int to_int(std::int64_t v, const char* what) {
+  if (v < 0 || v > INT_MAX) throw Error(fmt::format("GEMM {} = {} exceeds cuBLAS's 32-bit sizes", what, v));
+  return static_cast<int>(v);
+}
+}  // namespace
+
+Gemm::Gemm(cudaStream_t stream, std::size_t workspace_bytes) : workspace_(workspace_bytes, "cuBLAS workspace") {
+  check(cublasCreate(&handle_), "cublasCreate");
+  check(cublasSetStream(handle_, stream), "cublasSetStream");
+  check(cublasSetWorkspace(handle_, workspace_.get(), workspace_.bytes()), "cublasSetWorkspace");
+  // Atomics-free reductions: the same inputs give the same bits run to run.
+  check(cublasSetAtomicsMode(handle_, CUBLAS_ATOMICS_NOT_ALLOWED), "cublasSetAtomicsMode");
+}
+
+Gemm::~Gemm() {
+  if (handle_ != nullptr) cublasDestroy(handle_);
+}
+
+void Gemm::bf16(const __nv_bfloat16* x, const __nv_bfloat16* w, float* y, std::int64_t m, std::int64_t n,
+                std::int64_t k, float alpha, float beta) const {
+  if (m == 0) return;
+  // Column-major view: yᵀ[N, M] = W[N, K] · xᵀ[K, M]; W row-major [N, K] is column-major [K, N], hence OP_T.
+  const int M = to_int(m, "m"), N = to_int(n, "n"), K = to_int(k, "k");
+  check(cublasGemmEx(handle_, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, w, CUDA_R_16BF, K, x, CUDA_R_16BF, K, &beta,
+                     y, CUDA_R_32F, N, CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT),
+        "bf16 GEMM");
+}
+
+void Gemm::f32(const float* x, const float* w, float* y, std::int64_t m, std::int64_t n, std::int64_t k) const {
+  if (m == 0) return;
+  const int M = to_int(m, "m"), N = to_int(n, "n"), K = to_int(k, "k");
+  const float alpha = 1.0f, beta = 0.0f;
+  check(cublasSgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, w, K, x, K, &beta, y, N), "fp32 GEMM");
+}
+
+}  // namespace qg::cuda

@@ -1,0 +1,64 @@
+#pragma once
+// The CUDA engine's memory budget, computed before anything runs (issue 6 item 4): weights, the
+// dequantization workspace, the K/V cache, per-step activations, the logits chunk and cuBLAS's workspace.
+// Host-only arithmetic, shared by the engine (which sizes its buffers from the same widths, so the plan
+// is what gets allocated) and by its tests in CI. When the plan does not fit the free memory, the error
+// says what needs how much and which flag value would make it fit.
+#include <cstdint>
+#include <string>
+
+#include "model/gemma4_config.h"
+
+namespace qg {
+
+// The knobs a user can turn (CLI: --max-batch-tokens, --max-context, --logits-rows).
+struct EngineLimits {
+  std::int64_t max_batch_tokens = 2048;  // rows per step: packed tokens of one or more sequences
+  std::int64_t max_context = 32768;      // K/V cache capacity in tokens (all sequences in flight together)
+  std::int64_t logits_rows = 64;         // rows of fp32 logits [rows, n_vocab] produced at a time
+};
+
+// Per-row widths (elements) of the step buffers; the engine allocates exactly these.
+struct StepWidths {
+  std::int64_t residual = 0;   // fp32 x [H]
+  std::int64_t gemm_in = 0;    // bf16 GEMM input: normed h, attention output, gated activation
+  std::int64_t q = 0;          // fp32 [n_heads * d_head], the widest layer
+  std::int64_t kv = 0;         // fp32 [n_kv_heads * d_head], k and v each
+  std::int64_t out1 = 0;       // fp32 GEMM output: o_proj, gate, down, PLE context
+  std::int64_t out2 = 0;       // fp32 GEMM output: up
+  std::int64_t ple = 0;        // fp32 per-layer inputs [n_layers * d_ple] (0 without PLE)
+  std::int64_t moe_f32 = 0;    // fp32 MoE buffers: router input, router logits, gate_up, expert out, mixture
+  std::int64_t moe_bf16 = 0;   // bf16 MoE buffers: expert input, gathered rows, gated activation
+  std::int64_t row_meta_bytes = 24;  // ids, positions (int32), kv_start, kv_dest (int64)
+  std::uint64_t bytes_per_row() const;
+};
+StepWidths step_widths(const Gemma4TextConfig& config);
+
+// K and V of every layer that computes its own (KV-shared layers read their source's), bf16.
+std::uint64_t kv_bytes_per_token(const Gemma4TextConfig& config);
+
+struct MemoryPlan {
+  std::uint64_t weights = 0;            // as stored on the GPU (bf16 dense, packed quantized, fp32 vectors)
+  std::uint64_t dequant_workspace = 0;  // bf16 [out, in] of the largest quantized matrix
+  std::uint64_t kv_cache = 0;
+  std::uint64_t activations = 0;
+  std::uint64_t logits = 0;
+  std::uint64_t cublas_workspace = 0;
+  EngineLimits limits;
+
+  std::uint64_t total() const;
+  std::string breakdown() const;  // one line: "weights 9.07 GiB + KV ... = total"
+};
+
+MemoryPlan plan_memory(const Gemma4TextConfig& config, std::uint64_t weight_bytes, std::uint64_t dequant_workspace,
+                       const EngineLimits& limits, std::uint64_t cublas_workspace);
+
+// Throws qg::Error (exit 2) when plan.total() exceeds free_bytes: needed vs free bytes, the breakdown, and the
+// largest --max-batch-tokens / --max-context values that would fit, or that the weights alone do not fit.
+// `what` names the model and device ("gemma-4-e4b on cuda:0").
+void check_plan_fits(const MemoryPlan& plan, const Gemma4TextConfig& config, std::uint64_t free_bytes,
+                     const std::string& what);
+
+std::string format_bytes(std::uint64_t bytes);  // "1.25 GiB", "310.0 MiB"
+
+}  // namespace qg

@@ -1,0 +1,47 @@
+#include "forward/open_forward.h"
+
+#include <fmt/format.h>
+
+#include <charconv>
+
+#include "common/error.h"
+#include "forward/cpu/cpu_forward.h"
+#ifdef QG_HAVE_CUDA
+#include "forward/cuda/cuda_forward.h"
+#endif
+
+namespace qg {
+
+DeviceSpec parse_device(const std::string& text) {
+  if (text == "cpu") return {false, 0};
+  if (text == "cuda") return {true, 0};
+  if (text.rfind("cuda:", 0) == 0) {
+    int index = -1;
+    const char* first = text.data() + 5;
+    const char* last = text.data() + text.size();
+    const auto [end, ec] = std::from_chars(first, last, index);
+    if (ec == std::errc() && end == last && first != last && index >= 0) return {true, index};
+  }
+  throw Error(fmt::format("--device {}: expected cpu, cuda or cuda:N", text));
+}
+
+bool cuda_engine_built() {
+#ifdef QG_HAVE_CUDA
+  return true;
+#else
+  return false;
+#endif
+}
+
+std::unique_ptr<Forward> open_forward(const std::filesystem::path& model_dir, const ForwardOptions& options) {
+  const DeviceSpec spec = parse_device(options.device);
+  if (!spec.cuda) return CpuForward::open(model_dir, CpuForwardOptions{.n_threads = options.threads});
+#ifdef QG_HAVE_CUDA
+  return CudaForward::open(model_dir, CudaForwardOptions{.device = spec.index, .limits = options.limits});
+#else
+  throw Error(fmt::format("--device {}: this quantgate was built without CUDA", options.device),
+              {.hint = "rebuild where nvcc is installed (scripts/setup.sh), or use --device cpu"});
+#endif
+}
+
+}  // namespace qg

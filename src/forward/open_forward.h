@@ -1,0 +1,31 @@
+#pragma once
+// Opens the forward pass a user asked for (--device cpu | cuda | cuda:N) behind the Forward interface, so
+// kl, mmlu and score run on either engine with the same code.
+#include <filesystem>
+#include <memory>
+#include <string>
+
+#include "forward/forward.h"
+#include "forward/memory_plan.h"
+
+namespace qg {
+
+struct DeviceSpec {
+  bool cuda = false;
+  int index = 0;
+};
+// "cpu", "cuda" (= cuda:0), "cuda:N"; anything else is a qg::Error naming the flag value.
+DeviceSpec parse_device(const std::string& text);
+
+struct ForwardOptions {
+  std::string device = "cpu";
+  int threads = 0;      // CPU engine
+  EngineLimits limits;  // CUDA engine
+};
+
+// Throws qg::Error for a CUDA device in a build without CUDA, and everything the engines' open() throws.
+std::unique_ptr<Forward> open_forward(const std::filesystem::path& model_dir, const ForwardOptions& options);
+
+bool cuda_engine_built();
+
+}  // namespace qg

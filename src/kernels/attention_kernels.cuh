@@ -1,0 +1,29 @@
+#pragma once
+// Causal / sliding-window attention over a bf16 K/V cache, for packed rows of several sequences (no
+// padding), without an S x S matrix in memory (online softmax, fp32 scores, softmax and accumulation).
+// gemma4-text.md §7: scale 1.0, no softcap, GQA with contiguous groups (query head h reads kv head
+// h / (n_heads / n_kv_heads)), sliding layers see keys j with p - window < j <= p.
+// Host reference: kernels/ref/attention_ref.h.
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+namespace qg::cuda {
+
+struct AttentionParams {
+  const float* q = nullptr;           // [rows, n_heads, d] fp32 (normed and roped)
+  const __nv_bfloat16* k = nullptr;   // cache [cache_rows, n_kv_heads, d]
+  const __nv_bfloat16* v = nullptr;   // cache [cache_rows, n_kv_heads, d]
+  const std::int32_t* position = nullptr;  // [rows]: absolute position p of each query row
+  const std::int64_t* kv_start = nullptr;  // [rows]: cache row holding position 0 of the row's sequence;
+                                           // key j of that sequence is cache row kv_start[r] + j, j <= p
+  std::int64_t rows = 0;
+  int n_heads = 0, n_kv_heads = 0, d = 0;  // d: any multiple of 8 up to 512
+  std::int64_t window = 0;                 // 0: full causal; else the sliding window W
+  __nv_bfloat16* out = nullptr;            // [rows, n_heads, d] = bf16(sum_j softmax_j * v_j)
+};
+
+void attention(const AttentionParams& params, cudaStream_t stream);
+
+}  // namespace qg::cuda

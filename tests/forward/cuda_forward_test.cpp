@@ -1,0 +1,270 @@
+// The CUDA engine against the fp32 CPU reference (itself equal to transformers' fp32 logits to 1e-4, see
+// forward_golden_test.cpp) on every fixture, quantized included, plus the engine's own contracts: packing of
+// several sequences per step and one sequence over several steps, prefix reuse, run-to-run determinism,
+// logits handed over on the GPU, the activation hook, and the memory plan's refusal.
+//
+// Tolerances. The engine rounds every GEMM input (normed activations, attention output, gated activation) to
+// bf16 and holds weights in bf16 (the fp32 all_features fixture is rounded once at load; the other fixtures
+// are stored in bf16 already); everything else is fp32. A bf16 rounding is a relative error of at most 2^-9
+// (0.2 %) per element, independent across elements, so a K-term dot product moves by ~2^-9/sqrt(3) of its
+// magnitude, and through 4 layers the logits (|logit| up to ~7 here, softcap 30) move by a few hundredths.
+// The issue's bounds are a mean KL(cpu || gpu) <= 1e-4 and >= 99 % equal argmax; the max |diff| bound below
+// is the measured maximum over all cases times ~3 (measured figures are printed by every case).
+#include <cuda_runtime.h>
+#include <fmt/format.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <vector>
+
+#include "catch.h"
+#include "common/error.h"
+#include "forward/cpu/cpu_forward.h"
+#include "forward/cuda/cuda_forward.h"
+#include "forward_test_util.h"
+#include "model/fixture_util.h"
+
+using namespace qg;
+using namespace qg::test;
+
+namespace {
+
+constexpr double kMaxAbsDiff = 0.25;      // provisional: see the file comment
+constexpr double kMaxMeanKl = 1e-4;       // issue 6
+constexpr double kMinArgmaxAgree = 0.99;  // issue 6
+
+struct Agreement {
+  double max_abs = 0, mean_kl = 0, argmax_agree = 0;
+  std::int64_t rows = 0;
+};
+
+// KL(p || q) per row of logits [rows, V], in double.
+Agreement agreement(const std::vector<float>& p_logits, const std::vector<float>& q_logits, std::int64_t V) {
+  Agreement a;
+  REQUIRE(p_logits.size() == q_logits.size());
+  const auto rows = static_cast<std::int64_t>(p_logits.size()) / V;
+  double kl_sum = 0;
+  std::int64_t agree = 0;
+  for (std::int64_t r = 0; r < rows; ++r) {
+    const float* p = p_logits.data() + r * V;
+    const float* q = q_logits.data() + r * V;
+    double pm = p[0], qm = q[0];
+    std::int64_t pa = 0, qa = 0;
+    for (std::int64_t v = 0; v < V; ++v) {
+      a.max_abs = std::max(a.max_abs, std::fabs(double(p[v]) - double(q[v])));
+      if (p[v] > pm) pm = p[v], pa = v;
+      if (q[v] > qm) qm = q[v], qa = v;
+    }
+    double ps = 0, qs = 0;
+    for (std::int64_t v = 0; v < V; ++v) ps += std::exp(p[v] - pm), qs += std::exp(q[v] - qm);
+    const double plz = pm + std::log(ps), qlz = qm + std::log(qs);
+    double kl = 0;
+    for (std::int64_t v = 0; v < V; ++v) {
+      const double lp = p[v] - plz, lq = q[v] - qlz;
+      kl += std::exp(lp) * (lp - lq);
+    }
+    kl_sum += kl;
+    agree += pa == qa;
+  }
+  a.rows = rows;
+  a.mean_kl = kl_sum / static_cast<double>(rows);
+  a.argmax_agree = static_cast<double>(agree) / static_cast<double>(rows);
+  return a;
+}
+
+void check_agreement(const std::string& what, const Agreement& a) {
+  INFO(what);
+  std::printf("cuda vs cpu %-40s rows %4lld  max|diff| %.3e  mean KL %.3e  argmax agree %.4f\n", what.c_str(),
+              static_cast<long long>(a.rows), a.max_abs, a.mean_kl, a.argmax_agree);
+  CHECK(a.max_abs <= kMaxAbsDiff);
+  CHECK(a.mean_kl <= kMaxMeanKl);
+  CHECK(a.argmax_agree >= kMinArgmaxAgree);
+}
+
+std::vector<TokenId> golden_ids(const std::string& fixture, const std::string& file, const std::string& name) {
+  return to_ids(read_golden(gemma4_fixture(fixture) / "golden" / file, name).values);
+}
+
+CudaForwardOptions small_steps(std::int64_t batch_tokens) {
+  CudaForwardOptions o;
+  o.limits.max_batch_tokens = batch_tokens;
+  o.limits.max_context = 1024;
+  o.limits.logits_rows = 16;
+  return o;
+}
+
+}  // namespace
+
+TEST_CASE("cuda engine: logits agree with the CPU reference on every fixture", "[gpu]") {
+  const std::string name = GENERATE("all_features", "e_style", "moe_style", "cond_gen", "e_style_w4a16");
+  auto cpu = CpuForward::open(gemma4_fixture(name));
+  auto gpu = CudaForward::open(gemma4_fixture(name));
+  const std::int64_t V = cpu->config().n_vocab;
+  check_agreement(name + " T=21", agreement(score_one(*cpu, golden_ids(name, "golden.safetensors", "ids")),
+                                            score_one(*gpu, golden_ids(name, "golden.safetensors", "ids")), V));
+  if (name != "e_style_w4a16") {  // the multi-length goldens exist for the dense fixtures
+    for (const char* t : {"ids_T1", "ids_T9", "ids_T40", "ids_T256"}) {
+      const auto ids = golden_ids(name, "forward.safetensors", t);
+      check_agreement(name + " " + t, agreement(score_one(*cpu, ids), score_one(*gpu, ids), V));
+    }
+  } else {  // the quantized fixture: its max_position_embeddings allows 256 tokens too
+    std::vector<TokenId> ids(200);
+    for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<TokenId>(i == 0 ? 2 : 3 + (i * 37) % 500);
+    check_agreement(name + " T=200", agreement(score_one(*cpu, ids), score_one(*gpu, ids), V));
+  }
+}
+
+TEST_CASE("cuda engine: packing sequences into steps and splitting them across steps", "[gpu]") {
+  const std::string name = GENERATE("all_features", "e_style", "moe_style");
+  auto ref = CudaForward::open(gemma4_fixture(name));  // default limits: each sequence fits one step
+  std::vector<std::vector<TokenId>> batch;
+  for (int len : {1, 7, 33, 100, 12}) {
+    std::vector<TokenId> s(static_cast<std::size_t>(len));
+    for (int i = 0; i < len; ++i) s[static_cast<std::size_t>(i)] = i == 0 ? 2 : 3 + (i * 53 + len) % 500;
+    batch.push_back(s);
+  }
+  // 13 rows a step: sequences span steps, and steps hold the tail of one and the head of the next.
+  auto packed = CudaForward::open(gemma4_fixture(name), small_steps(13));
+  const auto got = score_all(*packed, batch, ScoreOptions{.chunk_rows = 5});
+  const std::int64_t V = ref->config().n_vocab;
+  for (std::size_t b = 0; b < batch.size(); ++b) {
+    const auto alone = score_one(*ref, batch[b]);
+    // Same maths, other GEMM row counts: cuBLAS may choose other kernels, so allow bf16-level differences.
+    check_agreement(fmt::format("{} packed seq {} (len {})", name, b, batch[b].size()), agreement(alone, got[b], V));
+  }
+  // first_logit_row skips rows of every sequence and the head is not run for them.
+  const auto tail = score_all(*packed, batch, ScoreOptions{.chunk_rows = 4, .first_logit_row = 5});
+  for (std::size_t b = 0; b < batch.size(); ++b) {
+    const std::size_t skip = std::min<std::size_t>(5, batch[b].size()) * static_cast<std::size_t>(V);
+    REQUIRE(tail[b].size() == got[b].size() - skip);
+    CHECK(std::equal(tail[b].begin(), tail[b].end(), got[b].begin() + static_cast<std::ptrdiff_t>(skip)));
+  }
+}
+
+TEST_CASE("cuda engine: the same call gives bit-identical logits run to run", "[gpu]") {
+  auto gpu = CudaForward::open(gemma4_fixture("moe_style"), small_steps(32));
+  const auto ids = golden_ids("moe_style", "forward.safetensors", "ids_T256");
+  const auto a = score_one(*gpu, ids);
+  const auto b = score_one(*gpu, ids);
+  REQUIRE(a.size() == b.size());
+  CHECK(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0);
+}
+
+TEST_CASE("cuda engine: prefix reuse equals scoring prefix + continuation", "[gpu]") {
+  const std::string name = GENERATE("all_features", "e_style", "cond_gen");
+  auto gpu = CudaForward::open(gemma4_fixture(name), small_steps(16));
+  const std::int64_t V = gpu->config().n_vocab;
+  std::vector<TokenId> prefix(23);
+  for (std::size_t i = 0; i < prefix.size(); ++i) prefix[i] = static_cast<TokenId>(i == 0 ? 2 : 5 + (i * 31) % 400);
+  const std::vector<std::vector<TokenId>> conts = {{7}, {9, 11, 13}, {100, 101, 102, 103, 104, 105, 106, 107, 108, 109, 110, 111, 112, 113, 114, 115, 116, 117, 118}};
+  std::vector<float> prefix_logits;
+  const PrefixHandle h = gpu->encode_prefix(prefix, [&](const LogitsChunk& c) {
+    prefix_logits.insert(prefix_logits.end(), c.logits.begin(), c.logits.end());
+  });
+  REQUIRE(h->n_tokens() == 23);
+  std::vector<TokenSpan> spans(conts.begin(), conts.end());
+  std::vector<std::vector<float>> got(conts.size());
+  gpu->score_continuations(h, spans, [&](const LogitsChunk& c) {
+    CHECK(c.first_position >= 23);
+    got[c.sequence].insert(got[c.sequence].end(), c.logits.begin(), c.logits.end());
+  });
+  auto cpu = CpuForward::open(gemma4_fixture(name));
+  check_agreement(name + " prefix rows", agreement(score_one(*cpu, prefix), prefix_logits, V));
+  for (std::size_t b = 0; b < conts.size(); ++b) {
+    std::vector<TokenId> full = prefix;
+    full.insert(full.end(), conts[b].begin(), conts[b].end());
+    const auto want = score_one(*cpu, full);
+    const std::vector<float> tail(want.end() - static_cast<std::ptrdiff_t>(conts[b].size() * V), want.end());
+    check_agreement(fmt::format("{} continuation {}", name, b), agreement(tail, got[b], V));
+  }
+  // A prefix from another engine object is refused.
+  auto other = CudaForward::open(gemma4_fixture(name), small_steps(16));
+  CHECK_THROWS_AS(other->score_continuations(h, spans, [](const LogitsChunk&) {}), Error);
+}
+
+TEST_CASE("cuda engine: logits on the device equal the host copies", "[gpu]") {
+  auto gpu = CudaForward::open(gemma4_fixture("e_style"), small_steps(20));
+  const auto ids = golden_ids("e_style", "forward.safetensors", "ids_T40");
+  const auto host = score_one(*gpu, ids, ScoreOptions{.chunk_rows = 16});
+  std::vector<float> dev;
+  gpu->score(TokenSpan(ids), [&](const LogitsChunk& c) {
+    REQUIRE(c.device_logits != nullptr);
+    CHECK(c.logits.empty());
+    const std::size_t n = static_cast<std::size_t>(c.n_rows * c.n_vocab);
+    const std::size_t at = dev.size();
+    dev.resize(at + n);
+    REQUIRE(cudaMemcpy(dev.data() + at, c.device_logits, n * 4, cudaMemcpyDeviceToHost) == cudaSuccess);
+  }, ScoreOptions{.chunk_rows = 16, .logits_on_device = true});
+  REQUIRE(dev.size() == host.size());
+  CHECK(std::memcmp(dev.data(), host.data(), host.size() * 4) == 0);
+}
+
+TEST_CASE("cuda engine: activations layer by layer follow the CPU reference", "[gpu]") {
+  const std::string name = GENERATE("all_features", "moe_style");
+  auto cpu = CpuForward::open(gemma4_fixture(name));
+  auto gpu = CudaForward::open(gemma4_fixture(name), small_steps(16));
+  const auto ids = golden_ids(name, "forward.safetensors", "ids_T40");
+  std::map<std::pair<std::string, int>, std::vector<float>> want, got;
+  auto collect = [](auto& into) {
+    return [&into](const Activation& a) {
+      auto& v = into[{std::string(a.name), a.layer}];
+      const auto* p = static_cast<const float*>(a.value.data);
+      v.insert(v.end(), p, p + a.value.numel());
+    };
+  };
+  cpu->set_activation_hook(collect(want));
+  gpu->set_activation_hook(collect(got));
+  score_one(*cpu, ids);
+  score_one(*gpu, ids);  // 40 tokens in 3 steps: the hook sees every step's rows in order
+  REQUIRE(want.size() == got.size());
+  for (const auto& [key, w] : want) {
+    INFO(key.first << " layer " << key.second);
+    const auto& g = got.at(key);
+    REQUIRE(g.size() == w.size());
+    double num = 0, den = 0;
+    for (std::size_t i = 0; i < w.size(); ++i) num += (g[i] - w[i]) * double(g[i] - w[i]), den += double(w[i]) * w[i];
+    const double rel = std::sqrt(num / std::max(den, 1e-30));
+    std::printf("cuda vs cpu activation %-12s layer %2d  relative L2 %.2e\n", key.first.c_str(), key.second, rel);
+    CHECK(rel < 0.02);  // bf16 GEMM inputs: ~2^-9 per rounding, a few roundings deep per layer
+  }
+}
+
+TEST_CASE("cuda engine: a plan that does not fit is refused before anything runs", "[gpu]") {
+  CudaForwardOptions o;
+  o.limits.max_context = std::int64_t{1} << 32;  // 4G tokens of K/V cache
+  try {
+    CudaForward::open(gemma4_fixture("e_style"), o);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    const std::string msg = e.message();
+    CHECK(msg.find("needs") != std::string::npos);
+    CHECK(msg.find("free") != std::string::npos);
+    CHECK(std::string(e.hint()).find("--max-context") != std::string::npos);
+  }
+  CHECK_THROWS_AS(CudaForward::open(gemma4_fixture("e_style"), CudaForwardOptions{.device = 99}), Error);
+}
+
+TEST_CASE("cuda engine: a synthetic model runs and its weights are counted", "[gpu]") {
+  // The e_style config with random GPU-generated weights, dense and W4A16 (group 16 fits d_model 64).
+  const Gemma4Config config = read_gemma4_config((gemma4_fixture("e_style") / "config.json").string());
+  std::vector<TokenId> ids(300);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<TokenId>(i % 500);
+  for (bool w4 : {false, true}) {
+    CudaForwardOptions o = small_steps(64);
+    auto gpu = CudaForward::synthetic(config, SyntheticWeights{.seed = 7, .w4a16 = w4, .group_size = 16}, o);
+    std::int64_t rows = 0;
+    bool finite = true;
+    ScoreOptions so{.chunk_rows = 16};
+    so.first_logit_row = 0;
+    gpu->score(TokenSpan(ids.data(), 256), [&](const LogitsChunk& c) {
+      rows += c.n_rows;
+      for (float v : c.logits) finite = finite && std::isfinite(v);
+    }, so);
+    CHECK(rows == 256);
+    CHECK(finite);
+    CHECK(gpu->plan().weights > 0);
+    CHECK(gpu->peak_used_bytes() >= gpu->allocated_bytes());
+  }
+}

@@ -1,0 +1,82 @@
+// The CUDA engine's memory plan, checked by hand on the real E4B config (CPU only, runs in CI), and the
+// --device parsing every engine-backed command shares.
+#include <string>
+
+#include "catch.h"
+#include "common/error.h"
+#include "forward/memory_plan.h"
+#include "forward/open_forward.h"
+#include "model/gemma4_config.h"
+#include "test_paths.h"
+
+using namespace qg;
+
+namespace {
+Gemma4TextConfig e4b() {
+  return read_gemma4_config((test::fixtures_dir() / "configs" / "gemma4_e4b.json").string()).text;
+}
+}  // namespace
+
+TEST_CASE("memory plan: E4B K/V cache bytes per token, by hand", "[memory_plan]") {
+  // Layers 0-23 own K/V (18 KV-shared layers read 22 and 23). Of those, 5, 11, 17, 23 are full attention
+  // (2 kv heads x 512) and 20 are sliding (2 kv heads x 256); K and V, 2 bytes each:
+  //   20 * 2 * (2*256) * 2 + 4 * 2 * (2*512) * 2 = 40960 + 16384 = 57344 bytes per token.
+  const Gemma4TextConfig c = e4b();
+  CHECK(kv_bytes_per_token(c) == 57344);
+  const MemoryPlan p = plan_memory(c, 9'000'000'000, 52'428'800, EngineLimits{}, 32 << 20);
+  CHECK(p.kv_cache == 57344ull * 32768);  // 1.75 GiB at the default 32k context
+  // fp32 logits [64, 262144] + bf16 final-norm rows [64, 2560]
+  CHECK(p.logits == 64ull * (262144 * 4 + 2560 * 2));
+  CHECK(p.total() == p.weights + p.dequant_workspace + p.kv_cache + p.activations + p.logits + p.cublas_workspace);
+}
+
+TEST_CASE("memory plan: step widths of E4B", "[memory_plan]") {
+  const StepWidths w = step_widths(e4b());
+  CHECK(w.residual == 2560);
+  CHECK(w.q == 8 * 512);          // full layers: 8 heads x 512
+  CHECK(w.kv == 2 * 512);
+  CHECK(w.out1 == 42 * 256);      // the PLE context [n_layers * d_ple] is the widest fp32 GEMM output
+  CHECK(w.out2 == 10240);
+  CHECK(w.gemm_in == 10240);
+  CHECK(w.ple == 42 * 256);
+  CHECK(w.moe_f32 == 0);
+  // per row: 4 * (2560 + 4096 + 2*1024 + 10752 + 10240 + 10752) + 2 * 10240 + 24 metadata bytes
+  CHECK(w.bytes_per_row() == 4ull * (2560 + 4096 + 2048 + 10752 + 10240 + 10752) + 2ull * 10240 + 24);
+}
+
+TEST_CASE("memory plan: too little memory is refused with needed vs free and a flag that fits", "[memory_plan]") {
+  const Gemma4TextConfig c = e4b();
+  const MemoryPlan p = plan_memory(c, 9'000'000'000, 52'428'800, EngineLimits{}, 32 << 20);
+  CHECK_NOTHROW(check_plan_fits(p, c, p.total(), "e4b on cuda:0"));
+  try {  // 1 GiB short: a smaller step or context fits
+    check_plan_fits(p, c, p.total() - (1ull << 30), "e4b on cuda:0");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.message().find("e4b on cuda:0 needs") != std::string::npos);
+    CHECK(e.message().find("free") != std::string::npos);
+    CHECK(e.hint().find("would fit") != std::string::npos);
+    // The suggested flags really fit.
+    EngineLimits l;
+    const std::string h = e.hint();
+    const auto at = h.find("--max-batch-tokens ");
+    REQUIRE(at != std::string::npos);
+    l.max_batch_tokens = std::stoll(h.substr(at + 19));
+    const auto ctx = h.find("--max-context ");
+    if (ctx != std::string::npos) l.max_context = std::stoll(h.substr(ctx + 14));
+    CHECK(plan_memory(c, p.weights, p.dequant_workspace, l, p.cublas_workspace).total() <= p.total() - (1ull << 30));
+  }
+  try {  // less than the weights: no flag helps
+    check_plan_fits(p, c, 8'000'000'000, "e4b on cuda:0");
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.hint().find("the weights alone need") != std::string::npos);
+  }
+  CHECK_THROWS_AS(plan_memory(c, 0, 0, EngineLimits{.max_batch_tokens = 0}, 0), Error);
+}
+
+TEST_CASE("--device parsing", "[memory_plan]") {
+  CHECK(!parse_device("cpu").cuda);
+  CHECK(parse_device("cuda").cuda);
+  CHECK(parse_device("cuda:3").index == 3);
+  for (const char* bad : {"gpu", "cuda:", "cuda:-1", "cuda:1x", "CPU", ""}) CHECK_THROWS_AS(parse_device(bad), Error);
+}

@@ -1,0 +1,317 @@
+// The attention kernel against attention_ref on ragged packings (several sequences, kv_start mid-cache,
+// cached prefixes, shuffled rows), windows smaller and larger than the sequences, every head-dim bucket,
+// GQA groups 1..16, a 3000-token d=512 sequence, plus bit-identity run to run and across batch packings.
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "catch.h"
+#include "common/error.h"
+#include "common/float_formats.h"
+#include "kernels/attention_kernels.cuh"
+#include "kernels/cuda_check.cuh"
+#include "kernels/device_buffer.h"
+#include "kernels/ref/attention_ref.h"
+
+using namespace qg;
+
+namespace {
+
+struct Shape {
+  int n_heads = 0, n_kv = 0, d = 0;
+  std::int64_t window = 0;
+};
+
+// A packed launch: the cache, the query rows and their (position, kv_start).
+struct Packed {
+  std::vector<std::uint16_t> k, v;  // [cache_rows, n_kv, d] bf16 bits
+  std::vector<float> q;             // [rows, n_heads, d]
+  std::vector<std::int32_t> position;
+  std::vector<std::int64_t> kv_start;
+};
+
+// One sequence to pack: n_keys keys in the cache, query rows for positions first_query..n_keys-1.
+struct SeqSpec {
+  std::int64_t n_keys = 0, first_query = 0;
+  std::int64_t gap_before = 0;  // unused cache rows before it (so kv_start is mid-cache)
+};
+
+// Data of each sequence are a function of (seed, sequence index) only, so a sequence packed differently
+// has the same keys, values and queries.
+struct SeqData {
+  std::vector<std::uint16_t> k, v;
+  std::vector<float> q;  // [n_keys, n_heads, d]: one query per position (only some are packed)
+};
+
+SeqData make_seq(const SeqSpec& s, const Shape& sh, std::uint32_t seed) {
+  std::mt19937 rng(seed);
+  // Scores of standard deviation ~4 (q.k over d products of U(-a, a) * U(-1, 1)): a peaked softmax like a
+  // real model's, where masking one wrong key visibly moves the output.
+  const float a = 12.0f / std::sqrt(static_cast<float>(sh.d));
+  std::uniform_real_distribution<float> uq(-a, a), ukv(-1.0f, 1.0f);
+  SeqData d;
+  d.k.resize(static_cast<std::size_t>(s.n_keys * sh.n_kv * sh.d));
+  d.v.resize(d.k.size());
+  d.q.resize(static_cast<std::size_t>(s.n_keys * sh.n_heads * sh.d));
+  for (auto& x : d.k) x = f32_to_bf16(ukv(rng));
+  for (auto& x : d.v) x = f32_to_bf16(ukv(rng));
+  for (auto& x : d.q) x = uq(rng);
+  return d;
+}
+
+struct RowId {
+  std::size_t seq;
+  std::int64_t pos;
+};
+
+// Packs sequences into one cache (garbage rows in the gaps: NaN, so reading one poisons the output) and
+// the given rows, in the given order.
+Packed pack(const std::vector<SeqSpec>& specs, const std::vector<SeqData>& data,
+            const std::vector<RowId>& rows, const Shape& sh) {
+  Packed p;
+  const std::size_t kv_row = static_cast<std::size_t>(sh.n_kv) * sh.d,
+                    q_row = static_cast<std::size_t>(sh.n_heads) * sh.d;
+  std::vector<std::int64_t> start;
+  const std::uint16_t nan_bits = 0x7fc0;
+  for (std::size_t i = 0; i < specs.size(); ++i) {
+    p.k.insert(p.k.end(), static_cast<std::size_t>(specs[i].gap_before) * kv_row, nan_bits);
+    p.v.insert(p.v.end(), static_cast<std::size_t>(specs[i].gap_before) * kv_row, nan_bits);
+    start.push_back(static_cast<std::int64_t>(p.k.size() / kv_row));
+    p.k.insert(p.k.end(), data[i].k.begin(), data[i].k.end());
+    p.v.insert(p.v.end(), data[i].v.begin(), data[i].v.end());
+  }
+  p.k.insert(p.k.end(), 3 * kv_row, nan_bits);  // a tail the kernel must not read either
+  p.v.insert(p.v.end(), 3 * kv_row, nan_bits);
+  for (const auto& r : rows) {
+    const auto& q = data[r.seq].q;
+    p.q.insert(p.q.end(), q.begin() + static_cast<std::ptrdiff_t>(r.pos * q_row),
+               q.begin() + static_cast<std::ptrdiff_t>((r.pos + 1) * q_row));
+    p.position.push_back(static_cast<std::int32_t>(r.pos));
+    p.kv_start.push_back(start[r.seq]);
+  }
+  return p;
+}
+
+std::vector<RowId> all_rows(const std::vector<SeqSpec>& specs) {
+  std::vector<RowId> rows;
+  for (std::size_t i = 0; i < specs.size(); ++i)
+    for (std::int64_t pos = specs[i].first_query; pos < specs[i].n_keys; ++pos) rows.push_back({i, pos});
+  return rows;
+}
+
+std::vector<SeqData> make_all(const std::vector<SeqSpec>& specs, const Shape& sh, std::uint32_t seed) {
+  std::vector<SeqData> data;
+  for (std::size_t i = 0; i < specs.size(); ++i)
+    data.push_back(make_seq(specs[i], sh, seed * 131u + static_cast<std::uint32_t>(i)));
+  return data;
+}
+
+std::vector<std::uint16_t> run_gpu(const Packed& p, const Shape& sh) {
+  const auto rows = static_cast<std::int64_t>(p.position.size());
+  cuda::DeviceBuffer q = cuda::upload_bytes(p.q.data(), p.q.size() * sizeof(float), "q");
+  cuda::DeviceBuffer k = cuda::upload_bytes(p.k.data(), p.k.size() * 2, "k");
+  cuda::DeviceBuffer v = cuda::upload_bytes(p.v.data(), p.v.size() * 2, "v");
+  cuda::DeviceBuffer pos = cuda::upload_bytes(p.position.data(), p.position.size() * 4, "position");
+  cuda::DeviceBuffer kvs = cuda::upload_bytes(p.kv_start.data(), p.kv_start.size() * 8, "kv_start");
+  std::vector<std::uint16_t> out(static_cast<std::size_t>(rows) * sh.n_heads * sh.d, 0xffff);
+  cuda::DeviceBuffer d_out = cuda::upload_bytes(out.data(), out.size() * 2, "out");  // NaN-filled
+  cuda::AttentionParams ap;
+  ap.q = q.as<float>();
+  ap.k = k.as<__nv_bfloat16>();
+  ap.v = v.as<__nv_bfloat16>();
+  ap.position = pos.as<std::int32_t>();
+  ap.kv_start = kvs.as<std::int64_t>();
+  ap.rows = rows;
+  ap.n_heads = sh.n_heads;
+  ap.n_kv_heads = sh.n_kv;
+  ap.d = sh.d;
+  ap.window = sh.window;
+  ap.out = d_out.as<__nv_bfloat16>();
+  cuda::attention(ap, nullptr);
+  QG_CUDA_CHECK(cudaDeviceSynchronize());
+  d_out.download(out.data(), out.size() * 2);
+  return out;
+}
+
+std::vector<float> run_ref(const Packed& p, const Shape& sh) {
+  return cuda::ref::attention_ref(p.q, p.k, p.v, p.position, p.kv_start, sh.n_heads, sh.n_kv, sh.d,
+                                  sh.window);
+}
+
+// One bf16 ulp at |x| (2^(e-8) for |x| in [2^(e-1), 2^e)).
+double bf16_ulp(double x) {
+  int e = 0;
+  std::frexp(std::abs(x), &e);
+  return std::ldexp(1.0, e - 8);
+}
+
+// Tolerance of the kernel's bf16 output against the exact (double) reference: 1 bf16 ulp (the single
+// final rounding is 0.5 ulp; the other 0.5 lets the fp32 error below push a value across a rounding
+// boundary) plus the fp32 error before rounding. That error: scores are fp32 dot products of up to 512
+// terms (|score| ~ 4, random-walk error ~ sqrt(512) * 2^-24 * 4 ~ 5e-6, i.e. a relative error of the
+// probabilities of that size), exp is within 2 ulp, and the running sums over up to 3000 keys add ~
+// sqrt(3000) * 2^-24 ~ 3e-6; all relative to max|v| = 1. 4e-5 leaves ~10x margin and is far below
+// a bf16 ulp of typical outputs (~4e-3) and below the effect of one wrongly masked key.
+constexpr double kFp32Term = 4e-5;
+
+// Number of kernel outputs out of tolerance (a NaN counts); gpu and ref hold the same rows.
+std::size_t count_bad(const std::vector<std::uint16_t>& gpu, const std::vector<float>& ref, double* max_err) {
+  std::size_t bad = 0;
+  *max_err = 0.0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const double g = bf16_to_f32(gpu[i]), r = ref[i];
+    const double err = std::abs(g - r);
+    if (!(err <= bf16_ulp(r) + kFp32Term)) ++bad;
+    if (!(err <= *max_err)) *max_err = err;
+  }
+  return bad;
+}
+
+void check_against_ref(const Packed& p, const Shape& sh) {
+  const auto gpu = run_gpu(p, sh);
+  const auto ref = run_ref(p, sh);
+  REQUIRE(gpu.size() == ref.size());
+  double max_err = 0;
+  const std::size_t bad = count_bad(gpu, ref, &max_err);
+  INFO("d " << sh.d << " heads " << sh.n_heads << "/" << sh.n_kv << " window " << sh.window << " rows "
+            << p.position.size() << " max |gpu - ref| " << max_err);
+  CHECK(bad == 0);
+}
+
+bool same_bits(const std::vector<std::uint16_t>& a, const std::vector<std::uint16_t>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * 2) == 0;
+}
+
+// Sequences of 1, 7, 33 and 100 keys starting mid-cache; the 100-key one has a 40-key prefix already
+// cached (its first query row is at position 40).
+const std::vector<SeqSpec> kRagged = {{1, 0, 5}, {7, 0, 0}, {33, 0, 3}, {100, 40, 11}};
+
+}  // namespace
+
+TEST_CASE("attention: ragged packings vs attention_ref, every head-dim bucket, GQA 1/2/4", "[gpu]") {
+  const int d = GENERATE(8, 16, 24, 32, 72, 136, 256, 512);  // 24/72/136: partial lanes in each bucket
+  const int group = GENERATE(1, 2, 4);
+  const std::int64_t window = GENERATE(0, 5, 64, 1000);  // 64: between the sequence lengths; 1000: above all
+  const bool shuffled = GENERATE(false, true);           // rows of different sequences interleaved
+  const Shape sh{2 * group, 2, d, window};
+  const auto data = make_all(kRagged, sh, static_cast<std::uint32_t>(d * 10 + group));
+  auto rows = all_rows(kRagged);
+  if (shuffled) std::shuffle(rows.begin(), rows.end(), std::mt19937(3));
+  INFO("shuffled " << shuffled);
+  check_against_ref(pack(kRagged, data, rows, sh), sh);
+}
+
+TEST_CASE("attention: GQA groups 3 and 16 (idle warps, several head chunks per kv head)", "[gpu]") {
+  const int group = GENERATE(3, 16);
+  const int n_kv = GENERATE(1, 3);
+  const std::int64_t window = GENERATE(0, 9);
+  const Shape sh{group * n_kv, n_kv, 32, window};
+  const auto data = make_all(kRagged, sh, static_cast<std::uint32_t>(group * 7 + n_kv));
+  check_against_ref(pack(kRagged, data, all_rows(kRagged), sh), sh);
+}
+
+TEST_CASE("attention: 3000-token sequence at d=512, 8/2 heads, window 512 and full, sampled rows", "[gpu]") {
+  const std::vector<SeqSpec> spec = {{3000, 0, 0}};
+  const std::int64_t window = GENERATE(512, 0);
+  const Shape sh{8, 2, 512, window};
+  const auto data = make_all(spec, sh, 99);
+  const Packed full = pack(spec, data, all_rows(spec), sh);
+  const auto gpu = run_gpu(full, sh);
+  // The reference on a sample (tile and window edges plus random rows); 30 rows x 3000 keys x 8 heads in
+  // double keeps the host side well under a second.
+  std::vector<RowId> sample;
+  for (std::int64_t pos : {0, 1, 31, 32, 33, 510, 511, 512, 513, 1023, 1024, 2047, 2998, 2999})
+    sample.push_back({0, pos});
+  std::mt19937 rng(5);
+  for (int i = 0; i < 16; ++i)
+    sample.push_back({0, std::uniform_int_distribution<std::int64_t>(0, 2999)(rng)});
+  const Packed part = pack(spec, data, sample, sh);
+  const auto ref = run_ref(part, sh);
+  const std::size_t row_elems = static_cast<std::size_t>(sh.n_heads) * sh.d;
+  std::vector<std::uint16_t> gpu_sample;
+  for (const auto& r : sample)
+    gpu_sample.insert(gpu_sample.end(), gpu.begin() + static_cast<std::ptrdiff_t>(r.pos * row_elems),
+                      gpu.begin() + static_cast<std::ptrdiff_t>((r.pos + 1) * row_elems));
+  double max_err = 0;
+  const std::size_t bad = count_bad(gpu_sample, ref, &max_err);
+  INFO("window " << window << " max |gpu - ref| " << max_err);
+  CHECK(bad == 0);
+  // Every row (not only the sample) is finite: no NaN from a stray cache read or a 0/0.
+  std::size_t non_finite = 0;
+  for (std::uint16_t x : gpu) non_finite += !std::isfinite(bf16_to_f32(x));
+  CHECK(non_finite == 0);
+}
+
+TEST_CASE("attention: batch invariance, a row's bits do not depend on the other rows of the launch",
+          "[gpu]") {
+  const int d = GENERATE(32, 256);
+  const std::int64_t window = GENERATE(0, 40);
+  const Shape sh{4, 2, d, window};
+  // Sequence A (index 0): 100 keys, its last 60 positions queried. Alone: at cache row 0, rows in order.
+  const std::vector<SeqSpec> alone_spec = {{100, 40, 0}};
+  const std::vector<SeqSpec> batch_spec = {{100, 40, 13}, {33, 0, 2}, {7, 0, 1}};
+  const auto batch_data = make_all(batch_spec, sh, 42);
+  const std::vector<SeqData> alone_data = {batch_data[0]};
+  const auto alone = run_gpu(pack(alone_spec, alone_data, all_rows(alone_spec), sh), sh);
+
+  // Packed: A's rows after 3 rows of another sequence (so they fall into different blocks), mixed with
+  // other sequences' rows, at another kv_start; then fully shuffled.
+  const bool shuffled = GENERATE(false, true);
+  std::vector<RowId> rows = {{1, 0}, {1, 1}, {1, 2}};
+  for (std::int64_t pos = 40; pos < 100; ++pos) {
+    rows.push_back({0, pos});
+    if (pos % 9 == 0) rows.push_back({2, (pos / 9) % 7});  // all 7 rows of sequence 2, interleaved
+  }
+  for (std::int64_t pos = 3; pos < 33; ++pos) rows.push_back({1, pos});
+  if (shuffled) std::shuffle(rows.begin(), rows.end(), std::mt19937(11));
+  const auto batch = run_gpu(pack(batch_spec, batch_data, rows, sh), sh);
+
+  const std::size_t row_elems = static_cast<std::size_t>(sh.n_heads) * sh.d;
+  std::size_t compared = 0, differing = 0;
+  for (std::size_t r = 0; r < rows.size(); ++r) {
+    if (rows[r].seq != 0) continue;
+    const std::size_t alone_row = static_cast<std::size_t>(rows[r].pos - 40);
+    ++compared;
+    differing += std::memcmp(&batch[r * row_elems], &alone[alone_row * row_elems], row_elems * 2) != 0;
+  }
+  CHECK(compared == 60);
+  CHECK(differing == 0);
+
+  // A single row launched alone (one row in its block, no neighbours) gives the same bits too.
+  for (std::int64_t pos : {40, 63, 99}) {
+    const auto one = run_gpu(pack(alone_spec, alone_data, std::vector<RowId>{RowId{0, pos}}, sh), sh);
+    CHECK(std::memcmp(one.data(), &alone[static_cast<std::size_t>(pos - 40) * row_elems], row_elems * 2) ==
+          0);
+  }
+}
+
+TEST_CASE("attention: bit-identical run to run", "[gpu]") {
+  const std::int64_t window = GENERATE(0, 128);
+  const Shape sh{8, 2, 512, window};
+  const std::vector<SeqSpec> specs = {{700, 0, 1}, {33, 0, 0}, {300, 100, 4}};
+  const auto data = make_all(specs, sh, 8);
+  const Packed p = pack(specs, data, all_rows(specs), sh);
+  const auto first = run_gpu(p, sh);
+  for (int run = 0; run < 3; ++run) CHECK(same_bits(run_gpu(p, sh), first));
+}
+
+TEST_CASE("attention: argument checks and empty launch", "[gpu]") {
+  cuda::AttentionParams ap;
+  ap.n_heads = 4;
+  ap.n_kv_heads = 2;
+  ap.d = 64;
+  ap.rows = 0;
+  CHECK_NOTHROW(cuda::attention(ap, nullptr));  // no rows: nothing to do, null pointers allowed
+  ap.d = 12;
+  CHECK_THROWS_AS(cuda::attention(ap, nullptr), qg::Error);
+  ap.d = 520;
+  CHECK_THROWS_AS(cuda::attention(ap, nullptr), qg::Error);
+  ap.d = 64;
+  ap.n_heads = 3;
+  CHECK_THROWS_AS(cuda::attention(ap, nullptr), qg::Error);
+}

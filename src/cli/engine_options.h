@@ -26,6 +26,10 @@ inline void add_engine_options(CLI::App* cmd, EngineArgs& a) {
                       ->capture_default_str();
   cmd->add_option("--logits-rows", a.forward.limits.logits_rows, "CUDA: fp32 logit rows computed at a time")
       ->capture_default_str();
+  cmd->add_option("--precision", a.forward.precision,
+                  "CUDA GEMM inputs: accurate (bf16 hi+lo halves, ~fp32; default) or fast (bf16, 2x less GEMM work)")
+      ->check(CLI::IsMember({"accurate", "fast"}))
+      ->capture_default_str();
 }
 
 }  // namespace qg::cli

@@ -8,13 +8,24 @@
 
 namespace qg {
 
+std::string_view precision_name(GemmInputPrecision p) {
+  return p == GemmInputPrecision::kAccurate ? "accurate" : "fast";
+}
+
+GemmInputPrecision parse_precision(const std::string& text) {
+  if (text == "accurate") return GemmInputPrecision::kAccurate;
+  if (text == "fast") return GemmInputPrecision::kFast;
+  throw Error(fmt::format("--precision {}: expected accurate or fast", text));
+}
+
 std::uint64_t StepWidths::bytes_per_row() const {
-  const std::int64_t f32 = residual + q + 2 * kv + out1 + out2 + ple + moe_f32;
-  const std::int64_t b16 = gemm_in + moe_bf16;
+  const std::int64_t f32 = residual + gemm_f32 + q + 2 * kv + out1 + out2 + ple + moe_f32;
+  const std::int64_t b16 = gemm_in + gemm_lo + moe_bf16;
   return static_cast<std::uint64_t>(4 * f32 + 2 * b16 + row_meta_bytes);
 }
 
-StepWidths step_widths(const Gemma4TextConfig& c) {
+StepWidths step_widths(const Gemma4TextConfig& c, GemmInputPrecision precision) {
+  const bool split = precision == GemmInputPrecision::kAccurate;
   StepWidths w;
   std::int64_t q = 0, kv = 0, ff = 0;
   for (const Gemma4LayerConfig& l : c.layers) {
@@ -25,6 +36,8 @@ StepWidths step_widths(const Gemma4TextConfig& c) {
   const std::int64_t ple = c.has_ple() ? c.n_layers * c.d_ple : 0;
   w.residual = c.d_model;
   w.gemm_in = std::max({c.d_model, q, ff, c.d_ple});
+  w.gemm_lo = split ? w.gemm_in : 0;
+  w.gemm_f32 = split ? w.gemm_in : 0;
   w.q = q;
   w.kv = kv;
   w.out1 = std::max({c.d_model, ff, ple, c.d_ple});
@@ -34,8 +47,10 @@ StepWidths step_widths(const Gemma4TextConfig& c) {
     // router input z [H], router logits [E], top-k ids + weights [2k], per-expert row lists + weights [2k],
     // gate_up [2I], expert out [H], mixture [H] (4-byte elements all)
     w.moe_f32 = c.d_model + c.n_experts + 4 * c.top_k_experts + 2 * c.d_expert + 2 * c.d_model;
-    // expert input u [H], gathered rows [H], gated activation [I]
-    w.moe_bf16 = 2 * c.d_model + c.d_expert;
+    // expert input u [H], gathered rows [H], gated activation [I]; accurate: their low halves too, and the
+    // gated activation in fp32 before its split
+    w.moe_bf16 = (split ? 2 : 1) * (2 * c.d_model + c.d_expert);
+    if (split) w.moe_f32 += c.d_expert;
   }
   return w;
 }
@@ -43,7 +58,7 @@ StepWidths step_widths(const Gemma4TextConfig& c) {
 std::uint64_t kv_bytes_per_token(const Gemma4TextConfig& c) {
   std::uint64_t bytes = 0;
   for (const Gemma4LayerConfig& l : c.layers)
-    if (!l.kv_shared) bytes += static_cast<std::uint64_t>(2 * l.n_kv_heads * l.d_head * 2);  // K and V, bf16
+    if (!l.kv_shared) bytes += static_cast<std::uint64_t>(2 * l.n_kv_heads * l.d_head * 2);  // K and V, fp16
   return bytes;
 }
 
@@ -60,10 +75,11 @@ std::string format_bytes(std::uint64_t bytes) {
 
 std::string MemoryPlan::breakdown() const {
   return fmt::format(
-      "weights {} + dequant workspace {} + KV cache {} ({} tokens) + activations {} ({} tokens a step) + logits {} "
-      "({} rows) + cuBLAS workspace {} = {}",
+      "weights {} + dequant workspace {} + KV cache {} ({} tokens) + activations {} ({} tokens a step, {}) + "
+      "logits {} ({} rows) + cuBLAS workspace {} = {}",
       format_bytes(weights), format_bytes(dequant_workspace), format_bytes(kv_cache), limits.max_context,
-      format_bytes(activations), limits.max_batch_tokens, format_bytes(logits), limits.logits_rows,
+      format_bytes(activations), limits.max_batch_tokens, precision_name(limits.precision), format_bytes(logits),
+      limits.logits_rows,
       format_bytes(cublas_workspace), format_bytes(total()));
 }
 
@@ -77,10 +93,12 @@ MemoryPlan plan_memory(const Gemma4TextConfig& c, std::uint64_t weight_bytes, st
   p.weights = weight_bytes;
   p.dequant_workspace = dequant_workspace;
   p.kv_cache = kv_bytes_per_token(c) * static_cast<std::uint64_t>(limits.max_context);
-  p.activations = step_widths(c).bytes_per_row() * static_cast<std::uint64_t>(limits.max_batch_tokens);
-  // fp32 logits plus the bf16 final-norm rows that feed the head GEMM.
-  p.logits = static_cast<std::uint64_t>(limits.logits_rows) *
-             static_cast<std::uint64_t>(c.n_vocab * 4 + c.d_model * 2);
+  p.activations =
+      step_widths(c, limits.precision).bytes_per_row() * static_cast<std::uint64_t>(limits.max_batch_tokens);
+  // fp32 logits plus the bf16 final-norm rows that feed the head GEMM (accurate: their fp32 staging and low
+  // halves too).
+  const std::int64_t head_row = c.d_model * (limits.precision == GemmInputPrecision::kAccurate ? 2 + 2 + 4 : 2);
+  p.logits = static_cast<std::uint64_t>(limits.logits_rows) * static_cast<std::uint64_t>(c.n_vocab * 4 + head_row);
   p.cublas_workspace = cublas_workspace;
   return p;
 }
@@ -91,7 +109,8 @@ void check_plan_fits(const MemoryPlan& plan, const Gemma4TextConfig& c, std::uin
   const std::string head = fmt::format("{} needs {} of GPU memory but {} is free: {}", what,
                                        format_bytes(plan.total()), format_bytes(free_bytes), plan.breakdown());
   const std::uint64_t fixed = plan.weights + plan.dequant_workspace + plan.cublas_workspace;
-  const std::uint64_t minimal = fixed + kv_bytes_per_token(c) * 512 + step_widths(c).bytes_per_row() * 128 +
+  const std::uint64_t minimal = fixed + kv_bytes_per_token(c) * 512 +
+                                step_widths(c, plan.limits.precision).bytes_per_row() * 128 +
                                 static_cast<std::uint64_t>(c.n_vocab * 4 + c.d_model * 2);
   if (minimal > free_bytes)
     throw Error(head, {.hint = fmt::format("the weights alone need {}: use a GPU with more memory, free it from "

@@ -6,22 +6,36 @@
 // says what needs how much and which flag value would make it fit.
 #include <cstdint>
 #include <string>
+#include <string_view>
 
 #include "model/gemma4_config.h"
 
 namespace qg {
 
-// The knobs a user can turn (CLI: --max-batch-tokens, --max-context, --logits-rows).
+// How GEMM inputs (normed activations, attention output, gated activations) reach the bf16 GEMMs.
+//   kAccurate: split into hi = bf16(x) and lo = bf16(x - hi), two GEMMs accumulated in fp32: x is carried to
+//              2^-17 relative, so the engine follows the fp32 reference closely (KL ~1e-6 on the fixtures)
+//              at twice the GEMM work. The default for quality measurements (kl, mmlu).
+//   kFast:     x rounded to bf16 once (2^-9), one GEMM: what bf16 inference engines do; on the tiny fixtures
+//              it moves the logits by KL ~2e-4 from the fp32 reference.
+enum class GemmInputPrecision { kAccurate, kFast };
+std::string_view precision_name(GemmInputPrecision p);            // "accurate" / "fast"
+GemmInputPrecision parse_precision(const std::string& text);     // throws qg::Error naming the value
+
+// The knobs a user can turn (CLI: --max-batch-tokens, --max-context, --logits-rows, --precision).
 struct EngineLimits {
   std::int64_t max_batch_tokens = 2048;  // rows per step: packed tokens of one or more sequences
   std::int64_t max_context = 32768;      // K/V cache capacity in tokens (all sequences in flight together)
   std::int64_t logits_rows = 64;         // rows of fp32 logits [rows, n_vocab] produced at a time
+  GemmInputPrecision precision = GemmInputPrecision::kAccurate;
 };
 
 // Per-row widths (elements) of the step buffers; the engine allocates exactly these.
 struct StepWidths {
   std::int64_t residual = 0;   // fp32 x [H]
   std::int64_t gemm_in = 0;    // bf16 GEMM input: normed h, attention output, gated activation
+  std::int64_t gemm_lo = 0;    // bf16 low halves of the GEMM input (accurate precision only)
+  std::int64_t gemm_f32 = 0;   // fp32 staging of the GEMM input before the split (accurate precision only)
   std::int64_t q = 0;          // fp32 [n_heads * d_head], the widest layer
   std::int64_t kv = 0;         // fp32 [n_kv_heads * d_head], k and v each
   std::int64_t out1 = 0;       // fp32 GEMM output: o_proj, gate, down, PLE context
@@ -32,9 +46,9 @@ struct StepWidths {
   std::int64_t row_meta_bytes = 24;  // ids, positions (int32), kv_start, kv_dest (int64)
   std::uint64_t bytes_per_row() const;
 };
-StepWidths step_widths(const Gemma4TextConfig& config);
+StepWidths step_widths(const Gemma4TextConfig& config, GemmInputPrecision precision);
 
-// K and V of every layer that computes its own (KV-shared layers read their source's), bf16.
+// K and V of every layer that computes its own (KV-shared layers read their source's), fp16.
 std::uint64_t kv_bytes_per_token(const Gemma4TextConfig& config);
 
 struct MemoryPlan {

@@ -35,10 +35,13 @@ bool cuda_engine_built() {
 
 std::unique_ptr<Forward> open_forward(const std::filesystem::path& model_dir, const ForwardOptions& options) {
   const DeviceSpec spec = parse_device(options.device);
+  EngineLimits limits = options.limits;
+  limits.precision = parse_precision(options.precision);
   if (!spec.cuda) return CpuForward::open(model_dir, CpuForwardOptions{.n_threads = options.threads});
 #ifdef QG_HAVE_CUDA
-  return CudaForward::open(model_dir, CudaForwardOptions{.device = spec.index, .limits = options.limits});
+  return CudaForward::open(model_dir, CudaForwardOptions{.device = spec.index, .limits = limits});
 #else
+  (void)limits;
   throw Error(fmt::format("--device {}: this quantgate was built without CUDA", options.device),
               {.hint = "rebuild where nvcc is installed (scripts/setup.sh), or use --device cpu"});
 #endif

@@ -21,6 +21,7 @@ struct ForwardOptions {
   std::string device = "cpu";
   int threads = 0;      // CPU engine
   EngineLimits limits;  // CUDA engine
+  std::string precision = "accurate";  // CUDA engine: accurate | fast (sets limits.precision; see memory_plan.h)
 };
 
 // Throws qg::Error for a CUDA device in a build without CUDA, and everything the engines' open() throws.

@@ -3,10 +3,12 @@
 // Work split: one block per (tile of kRowsPerBlock consecutive launch rows, kv head, chunk of that kv
 // head's query heads); one warp per (query row, query head) pair, so the K/V tiles a block stages in
 // shared memory are shared by every query head of the GQA group and by several query rows. Per key tile
-// of kTile = 32 keys, lane j scores key j (q in shared memory as fp32, read as broadcasts; K tile as bf16
+// of kTile = 32 keys, lane j scores key j (q in shared memory as fp32, read as broadcasts; K tile as fp16
 // with a row stride of an odd number of 16-byte chunks so the 32 lanes' 16-byte reads of 32 different
 // rows are bank-conflict free), the warp updates the online softmax (running max m, running sum l), and
-// each lane accumulates its own output channels over the tile's 32 keys from the V tile.
+// each lane accumulates its own output channels over the tile's 32 keys from the V tile. K/V are fp16
+// (see the header for why); every score, probability and sum is fp32. The output is written as bf16
+// (rounded once) or, with out_f32, as the same fp32 value unrounded.
 //
 // Determinism and batch invariance: key tiles are aligned to absolute key positions (tile t covers keys
 // [t*32, t*32+32) of the row's own sequence, whatever cache row they live in), every row visits exactly
@@ -47,18 +49,24 @@ struct RowRange {
   std::int64_t lo, hi;  // visible keys lo..hi (inclusive) of the row's sequence; hi < 0: no key
 };
 
-// Row stride of the K tile in bf16 elements: d rounded to an odd number of 16-byte (8-element) chunks, so
+// Row stride of the K tile in fp16 elements: d rounded to an odd number of 16-byte (8-element) chunks, so
 // the 8 lanes of each quarter-warp phase of a 16-byte load hit 8 distinct 16-byte bank groups.
 __host__ __device__ inline int k_tile_stride(int d) { return 8 * ((d / 8) | 1); }
 
 inline std::size_t dynamic_smem_bytes(int d) {
-  return static_cast<std::size_t>(kTile) * k_tile_stride(d) * 2  // K tile, bf16
-         + static_cast<std::size_t>(kTile) * d * 2               // V tile, bf16
+  return static_cast<std::size_t>(kTile) * k_tile_stride(d) * 2  // K tile, fp16
+         + static_cast<std::size_t>(kTile) * d * 2               // V tile, fp16
          + static_cast<std::size_t>(kWarps) * d * 4;             // one fp32 q row per warp
 }
 
-__device__ inline float bf16_lo(std::uint32_t w) { return __uint_as_float(w << 16); }
-__device__ inline float bf16_hi(std::uint32_t w) { return __uint_as_float(w & 0xffff0000u); }
+// The two fp16 values of a 32-bit word (element 2i in the low half, 2i+1 in the high half), exactly
+// widened to fp32.
+__device__ inline float f16_lo(std::uint32_t w) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(w & 0xffffu)));
+}
+__device__ inline float f16_hi(std::uint32_t w) {
+  return __half2float(__ushort_as_half(static_cast<unsigned short>(w >> 16)));
+}
 
 __device__ inline float warp_max(float x) {
   // xor butterfly: every lane combines the same operands (max and + are commutative), so all lanes end
@@ -72,7 +80,7 @@ __device__ inline float warp_sum(float x) {
 }
 
 // kMaxD: compile-time bound on d (accumulator registers); kUnit: channels a lane owns contiguously in the
-// P.V step (8 = one 16-byte V read for d > 128; 2 = one bf16 pair for small d, to keep lanes busy).
+// P.V step (8 = one 16-byte V read for d > 128; 2 = one fp16 pair for small d, to keep lanes busy).
 template <int kMaxD, int kUnit>
 __global__ void __launch_bounds__(kThreads)
     attention_kernel(AttentionParams p, int rows_per_block, int heads_per_block, int head_chunks) {
@@ -82,10 +90,10 @@ __global__ void __launch_bounds__(kThreads)
   __shared__ RowRange s_rows[kWarps];
 
   const int d = p.d;
-  const int d_chunks = d / 8;  // 16-byte chunks of a bf16 row
+  const int d_chunks = d / 8;  // 16-byte chunks of an fp16 row
   const int k_stride = k_tile_stride(d);
-  uint4* k_tile = smem;                                                 // [kTile][k_stride] bf16
-  uint4* v_tile = k_tile + kTile * (k_stride / 8);                      // [kTile][d] bf16
+  uint4* k_tile = smem;                                                 // [kTile][k_stride] fp16
+  uint4* v_tile = k_tile + kTile * (k_stride / 8);                      // [kTile][d] fp16
   float* q_rows = reinterpret_cast<float*>(v_tile + kTile * d_chunks);  // [kWarps][d] fp32
 
   const int warp = static_cast<int>(threadIdx.x) / 32, lane = static_cast<int>(threadIdx.x) % 32;
@@ -180,14 +188,14 @@ __global__ void __launch_bounds__(kThreads)
         for (int c = 0; c < d_chunks; ++c) {
           const uint4 kc = kr[c];
           const float4 qa = q4[2 * c], qb = q4[2 * c + 1];
-          s0 = fmaf(qa.x, bf16_lo(kc.x), s0);
-          s1 = fmaf(qa.y, bf16_hi(kc.x), s1);
-          s2 = fmaf(qa.z, bf16_lo(kc.y), s2);
-          s3 = fmaf(qa.w, bf16_hi(kc.y), s3);
-          s0 = fmaf(qb.x, bf16_lo(kc.z), s0);
-          s1 = fmaf(qb.y, bf16_hi(kc.z), s1);
-          s2 = fmaf(qb.z, bf16_lo(kc.w), s2);
-          s3 = fmaf(qb.w, bf16_hi(kc.w), s3);
+          s0 = fmaf(qa.x, f16_lo(kc.x), s0);
+          s1 = fmaf(qa.y, f16_hi(kc.x), s1);
+          s2 = fmaf(qa.z, f16_lo(kc.y), s2);
+          s3 = fmaf(qa.w, f16_hi(kc.y), s3);
+          s0 = fmaf(qb.x, f16_lo(kc.z), s0);
+          s1 = fmaf(qb.y, f16_hi(kc.z), s1);
+          s2 = fmaf(qb.z, f16_lo(kc.w), s2);
+          s3 = fmaf(qb.w, f16_hi(kc.w), s3);
         }
         s = (s0 + s1) + (s2 + s3);
       }
@@ -214,19 +222,19 @@ __global__ void __launch_bounds__(kThreads)
           if constexpr (kUnit == 8) {
             const uint4 vc = *reinterpret_cast<const uint4*>(vr);
             float* a = acc + u * 8;
-            a[0] = fmaf(pj, bf16_lo(vc.x), a[0]);
-            a[1] = fmaf(pj, bf16_hi(vc.x), a[1]);
-            a[2] = fmaf(pj, bf16_lo(vc.y), a[2]);
-            a[3] = fmaf(pj, bf16_hi(vc.y), a[3]);
-            a[4] = fmaf(pj, bf16_lo(vc.z), a[4]);
-            a[5] = fmaf(pj, bf16_hi(vc.z), a[5]);
-            a[6] = fmaf(pj, bf16_lo(vc.w), a[6]);
-            a[7] = fmaf(pj, bf16_hi(vc.w), a[7]);
+            a[0] = fmaf(pj, f16_lo(vc.x), a[0]);
+            a[1] = fmaf(pj, f16_hi(vc.x), a[1]);
+            a[2] = fmaf(pj, f16_lo(vc.y), a[2]);
+            a[3] = fmaf(pj, f16_hi(vc.y), a[3]);
+            a[4] = fmaf(pj, f16_lo(vc.z), a[4]);
+            a[5] = fmaf(pj, f16_hi(vc.z), a[5]);
+            a[6] = fmaf(pj, f16_lo(vc.w), a[6]);
+            a[7] = fmaf(pj, f16_hi(vc.w), a[7]);
           } else {
             static_assert(kUnit == 2, "P.V unit is 8 or 2 channels");
             const std::uint32_t vw = *vr;
-            acc[u * 2] = fmaf(pj, bf16_lo(vw), acc[u * 2]);
-            acc[u * 2 + 1] = fmaf(pj, bf16_hi(vw), acc[u * 2 + 1]);
+            acc[u * 2] = fmaf(pj, f16_lo(vw), acc[u * 2]);
+            acc[u * 2 + 1] = fmaf(pj, f16_hi(vw), acc[u * 2 + 1]);
           }
         }
       }
@@ -235,9 +243,21 @@ __global__ void __launch_bounds__(kThreads)
 
   if (!warp_has_pair) return;
   // Rows without keys (position < 0) have l = 0 and write zeros.
+  // The fp32 output is the value the bf16 output rounds (one rounding, in f32_to_bf16).
   const float inv_guard = l > 0.0f ? l : 1.0f;
-  std::uint16_t* out =
-      reinterpret_cast<std::uint16_t*>(p.out) + (row * p.n_heads + head) * static_cast<std::int64_t>(d);
+  const std::int64_t out_offset = (row * p.n_heads + head) * static_cast<std::int64_t>(d);
+  if (p.out_f32 != nullptr) {
+    float* out = p.out_f32 + out_offset;
+#pragma unroll
+    for (int u = 0; u < kUnitsPerLane; ++u) {
+      const int first_channel = (lane + 32 * u) * kUnit;
+      if (first_channel >= d) continue;
+#pragma unroll
+      for (int e = 0; e < kUnit; ++e) out[first_channel + e] = __fdiv_rn(acc[u * kUnit + e], inv_guard);
+    }
+    return;
+  }
+  std::uint16_t* out = reinterpret_cast<std::uint16_t*>(p.out) + out_offset;
 #pragma unroll
   for (int u = 0; u < kUnitsPerLane; ++u) {
     const int first_channel = (lane + 32 * u) * kUnit;
@@ -284,11 +304,16 @@ void attention(const AttentionParams& p, cudaStream_t stream) {
     throw Error(
         fmt::format("attention: {} query heads are not a multiple of {} kv heads", p.n_heads, p.n_kv_heads));
   if (p.window < 0) throw Error(fmt::format("attention: negative window {}", p.window));
+  // Exactly one output: both set is an error even for an empty launch; none set only with rows to write
+  // (an empty launch allows null pointers).
+  if (p.out != nullptr && p.out_f32 != nullptr)
+    throw Error("attention: both out (bf16) and out_f32 (fp32) are set; exactly one must be");
   if (p.rows == 0) return;
-  if (p.q == nullptr || p.k == nullptr || p.v == nullptr || p.position == nullptr || p.kv_start == nullptr ||
-      p.out == nullptr)
+  if (p.out == nullptr && p.out_f32 == nullptr)
+    throw Error("attention: neither out (bf16) nor out_f32 (fp32) is set; exactly one must be");
+  if (p.q == nullptr || p.k == nullptr || p.v == nullptr || p.position == nullptr || p.kv_start == nullptr)
     throw Error("attention: null pointer");
-  // K/V rows are staged as 16-byte vectors (d is a multiple of 8 bf16).
+  // K/V rows are staged as 16-byte vectors (d is a multiple of 8 fp16).
   if (!aligned16(p.k) || !aligned16(p.v)) throw Error("attention: k and v must be 16-byte aligned");
   if (p.d <= 64) return launch<64, 2>(p, stream);
   if (p.d <= 128) return launch<128, 2>(p, stream);

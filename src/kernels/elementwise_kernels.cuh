@@ -1,6 +1,7 @@
 #pragma once
 // Small elementwise kernels of the engine. Host references: kernels/ref/elementwise_ref.h.
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -14,6 +15,16 @@ namespace qg::cuda {
 void gelu_tanh_mul_to_bf16(const float* gate, std::int64_t gate_stride, const float* up, std::int64_t up_stride,
                            std::int64_t rows, std::int64_t width, __nv_bfloat16* out, std::int64_t out_stride,
                            cudaStream_t stream);
+// The same values unrounded (fp32 out): the engine's accurate mode splits them into two bf16 GEMM inputs.
+void gelu_tanh_mul_to_f32(const float* gate, std::int64_t gate_stride, const float* up, std::int64_t up_stride,
+                          std::int64_t rows, std::int64_t width, float* out, std::int64_t out_stride,
+                          cudaStream_t stream);
+// hi[i] = bf16(x[i]), lo[i] = bf16(x[i] - hi[i]), n values: W·hi + W·lo (two bf16 GEMMs, fp32 accumulation)
+// equals W·x to within 2^-17 relative per input instead of bf16's 2^-9 (the engine's accurate mode).
+void split_to_bf16(const float* x, std::int64_t n, __nv_bfloat16* hi, __nv_bfloat16* lo, cudaStream_t stream);
+// dst[dest_row[r] * width + j] = fp16(src[r * width + j]): K/V rows into the fp16 cache (RNE).
+void scatter_rows_to_f16(const float* src, std::int64_t rows, std::int64_t width, const std::int64_t* dest_row,
+                         __half* dst, cudaStream_t stream);
 // y[i] = bf16(x[i]) (round to nearest even), n values.
 void f32_to_bf16(const float* x, std::int64_t n, __nv_bfloat16* y, cudaStream_t stream);
 // dst[dest_row[r] * width + j] = bf16(src[r * width + j]): K/V rows into their cache slots.

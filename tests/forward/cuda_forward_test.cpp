@@ -3,13 +3,19 @@
 // several sequences per step and one sequence over several steps, prefix reuse, run-to-run determinism,
 // logits handed over on the GPU, the activation hook, and the memory plan's refusal.
 //
-// Tolerances. The engine rounds every GEMM input (normed activations, attention output, gated activation) to
-// bf16 and holds weights in bf16 (the fp32 all_features fixture is rounded once at load; the other fixtures
-// are stored in bf16 already); everything else is fp32. A bf16 rounding is a relative error of at most 2^-9
-// (0.2 %) per element, independent across elements, so a K-term dot product moves by ~2^-9/sqrt(3) of its
-// magnitude, and through 4 layers the logits (|logit| up to ~7 here, softcap 30) move by a few hundredths.
-// The issue's bounds are a mean KL(cpu || gpu) <= 1e-4 and >= 99 % equal argmax; the max |diff| bound below
-// is the measured maximum over all cases times ~3 (measured figures are printed by every case).
+// Tolerances. The engine's default "accurate" precision splits every GEMM input into two bf16 halves
+// (x = hi + lo to 2^-17 relative, two GEMMs accumulated in fp32), keeps the residual stream, norms, RoPE,
+// softmax and every GEMM output in fp32, and caches K/V in fp16 (2^-11 relative; K and V are RMS-normalized,
+// so fp16's range is ample). Weights are bf16: the fp32 all_features fixture is rounded once at load (the CPU
+// keeps fp32), the others are stored in bf16. So the logits follow the fp32 CPU pass to fp32-accumulation
+// noise plus the fp16 K/V rounding. The issue's bounds: mean KL(cpu || gpu) <= 1e-4 and >= 99 % equal
+// argmax; the max |diff| bound is set from the measured maxima (printed by every case) with margin.
+//
+// "fast" precision rounds each GEMM input to bf16 once, as bf16 inference engines do. How far that alone
+// moves the logits was measured independently on the CPU, by rounding the CPU reference's GEMM inputs and
+// K/V to bf16 at the same places: e_style, 256 tokens: mean KL 1.9e-4, max |diff| 0.17, argmax agreement
+// 96.5 % (GEMM inputs alone: KL 1.3e-4). The fast-mode test allows that, and skips the MoE fixtures, where a
+// 2^-9 perturbation can swap a token's experts (gemma4-text.md §15 item 16) and move it by whole logits.
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
@@ -31,9 +37,11 @@ using namespace qg::test;
 
 namespace {
 
-constexpr double kMaxAbsDiff = 0.25;      // provisional: see the file comment
-constexpr double kMaxMeanKl = 1e-4;       // issue 6
-constexpr double kMinArgmaxAgree = 0.99;  // issue 6
+struct Bounds {
+  double max_abs, mean_kl, argmax_agree;
+};
+constexpr Bounds kAccurate{0.25, 1e-4, 0.99};  // issue 6's KL and argmax bounds; max |diff|: see above
+constexpr Bounds kFast{0.5, 5e-4, 0.95};       // the CPU bf16 emulation's figures with ~2.5x margin
 
 struct Agreement {
   double max_abs = 0, mean_kl = 0, argmax_agree = 0;
@@ -74,21 +82,23 @@ Agreement agreement(const std::vector<float>& p_logits, const std::vector<float>
   return a;
 }
 
-void check_agreement(const std::string& what, const Agreement& a) {
+void check_agreement(const std::string& what, const Agreement& a, const Bounds& b = kAccurate) {
   INFO(what);
-  std::printf("cuda vs cpu %-40s rows %4lld  max|diff| %.3e  mean KL %.3e  argmax agree %.4f\n", what.c_str(),
+  std::printf("cuda vs cpu %-44s rows %4lld  max|diff| %.3e  mean KL %.3e  argmax agree %.4f\n", what.c_str(),
               static_cast<long long>(a.rows), a.max_abs, a.mean_kl, a.argmax_agree);
-  CHECK(a.max_abs <= kMaxAbsDiff);
-  CHECK(a.mean_kl <= kMaxMeanKl);
-  CHECK(a.argmax_agree >= kMinArgmaxAgree);
+  CHECK(a.max_abs <= b.max_abs);
+  CHECK(a.mean_kl <= b.mean_kl);
+  CHECK(a.argmax_agree >= b.argmax_agree);
 }
 
 std::vector<TokenId> golden_ids(const std::string& fixture, const std::string& file, const std::string& name) {
   return to_ids(read_golden(gemma4_fixture(fixture) / "golden" / file, name).values);
 }
 
-CudaForwardOptions small_steps(std::int64_t batch_tokens) {
+CudaForwardOptions small_steps(std::int64_t batch_tokens,
+                               GemmInputPrecision precision = GemmInputPrecision::kAccurate) {
   CudaForwardOptions o;
+  o.limits.precision = precision;
   o.limits.max_batch_tokens = batch_tokens;
   o.limits.max_context = 1024;
   o.limits.logits_rows = 16;
@@ -114,6 +124,18 @@ TEST_CASE("cuda engine: logits agree with the CPU reference on every fixture", "
     for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<TokenId>(i == 0 ? 2 : 3 + (i * 37) % 500);
     check_agreement(name + " T=200", agreement(score_one(*cpu, ids), score_one(*gpu, ids), V));
   }
+}
+
+TEST_CASE("cuda engine: fast precision (bf16 GEMM inputs) stays within bf16's own distance", "[gpu]") {
+  const std::string name = GENERATE("e_style", "cond_gen", "e_style_w4a16");
+  auto cpu = CpuForward::open(gemma4_fixture(name));
+  CudaForwardOptions o;
+  o.limits.precision = GemmInputPrecision::kFast;
+  auto gpu = CudaForward::open(gemma4_fixture(name), o);
+  const std::int64_t V = cpu->config().n_vocab;
+  std::vector<TokenId> ids(200);
+  for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<TokenId>(i == 0 ? 2 : 3 + (i * 37) % 500);
+  check_agreement(name + " fast T=200", agreement(score_one(*cpu, ids), score_one(*gpu, ids), V), kFast);
 }
 
 TEST_CASE("cuda engine: packing sequences into steps and splitting them across steps", "[gpu]") {
@@ -227,7 +249,7 @@ TEST_CASE("cuda engine: activations layer by layer follow the CPU reference", "[
     for (std::size_t i = 0; i < w.size(); ++i) num += (g[i] - w[i]) * double(g[i] - w[i]), den += double(w[i]) * w[i];
     const double rel = std::sqrt(num / std::max(den, 1e-30));
     std::printf("cuda vs cpu activation %-12s layer %2d  relative L2 %.2e\n", key.first.c_str(), key.second, rel);
-    CHECK(rel < 0.02);  // bf16 GEMM inputs: ~2^-9 per rounding, a few roundings deep per layer
+    CHECK(rel < 0.01);  // provisional: fp16 K/V (2^-11) and fp32 accumulation order, a few layers deep
   }
 }
 

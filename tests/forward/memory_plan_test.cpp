@@ -25,13 +25,13 @@ TEST_CASE("memory plan: E4B K/V cache bytes per token, by hand", "[memory_plan]"
   CHECK(kv_bytes_per_token(c) == 57344);
   const MemoryPlan p = plan_memory(c, 9'000'000'000, 52'428'800, EngineLimits{}, 32 << 20);
   CHECK(p.kv_cache == 57344ull * 32768);  // 1.75 GiB at the default 32k context
-  // fp32 logits [64, 262144] + bf16 final-norm rows [64, 2560]
-  CHECK(p.logits == 64ull * (262144 * 4 + 2560 * 2));
+  // fp32 logits [64, 262144] + the head's input rows: bf16 hi and lo halves and their fp32 staging
+  CHECK(p.logits == 64ull * (262144 * 4 + 2560 * (2 + 2 + 4)));
   CHECK(p.total() == p.weights + p.dequant_workspace + p.kv_cache + p.activations + p.logits + p.cublas_workspace);
 }
 
 TEST_CASE("memory plan: step widths of E4B", "[memory_plan]") {
-  const StepWidths w = step_widths(e4b());
+  const StepWidths w = step_widths(e4b(), GemmInputPrecision::kFast);
   CHECK(w.residual == 2560);
   CHECK(w.q == 8 * 512);          // full layers: 8 heads x 512
   CHECK(w.kv == 2 * 512);
@@ -42,6 +42,9 @@ TEST_CASE("memory plan: step widths of E4B", "[memory_plan]") {
   CHECK(w.moe_f32 == 0);
   // per row: 4 * (2560 + 4096 + 2*1024 + 10752 + 10240 + 10752) + 2 * 10240 + 24 metadata bytes
   CHECK(w.bytes_per_row() == 4ull * (2560 + 4096 + 2048 + 10752 + 10240 + 10752) + 2ull * 10240 + 24);
+  // accurate: an fp32 staging row and a bf16 low-half row of the widest GEMM input in addition
+  const StepWidths a = step_widths(e4b(), GemmInputPrecision::kAccurate);
+  CHECK(a.bytes_per_row() == w.bytes_per_row() + 4ull * 10240 + 2ull * 10240);
 }
 
 TEST_CASE("memory plan: too little memory is refused with needed vs free and a flag that fits", "[memory_plan]") {
@@ -78,5 +81,8 @@ TEST_CASE("--device parsing", "[memory_plan]") {
   CHECK(!parse_device("cpu").cuda);
   CHECK(parse_device("cuda").cuda);
   CHECK(parse_device("cuda:3").index == 3);
+  CHECK(parse_precision("fast") == GemmInputPrecision::kFast);
+  CHECK(parse_precision("accurate") == GemmInputPrecision::kAccurate);
+  CHECK_THROWS_AS(parse_precision("fp32"), Error);
   for (const char* bad : {"gpu", "cuda:", "cuda:-1", "cuda:1x", "CPU", ""}) CHECK_THROWS_AS(parse_device(bad), Error);
 }

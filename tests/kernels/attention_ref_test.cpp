@@ -1,5 +1,5 @@
 // kernels/ref attention_ref (the oracle of the [gpu] attention tests) against the CPU reference
-// cpu::attention on the same bf16-valued inputs, plus its packing semantics (kv_start, row order,
+// cpu::attention on the same fp16-valued K/V inputs, plus its packing semantics (kv_start, row order,
 // several sequences) and hand-checkable cases.
 #include <algorithm>
 #include <cmath>
@@ -17,7 +17,7 @@ using namespace qg;
 
 namespace {
 
-struct Sequence {  // one sequence's K/V (bf16 bits) and queries, as cpu::attention takes them
+struct Sequence {  // one sequence's K/V (fp16 bits) and queries, as cpu::attention takes them
   std::int64_t n_keys = 0, first_position = 0, n_q = 0;
   std::vector<std::uint16_t> k, v;  // [n_keys, n_kv, d]
   std::vector<float> q;             // [n_q, n_heads, d]
@@ -36,8 +36,8 @@ Sequence random_sequence(std::int64_t n_keys, std::int64_t first_position, int n
   s.n_q = n_keys - first_position;
   s.k.resize(static_cast<std::size_t>(n_keys * n_kv * d));
   s.v.resize(s.k.size());
-  for (auto& x : s.k) x = f32_to_bf16(ukv(rng));
-  for (auto& x : s.v) x = f32_to_bf16(ukv(rng));
+  for (auto& x : s.k) x = f32_to_f16(ukv(rng));
+  for (auto& x : s.v) x = f32_to_f16(ukv(rng));
   s.q.resize(static_cast<std::size_t>(s.n_q * n_heads * d));
   for (auto& x : s.q) x = uq(rng);
   return s;
@@ -45,7 +45,7 @@ Sequence random_sequence(std::int64_t n_keys, std::int64_t first_position, int n
 
 cpu::Matrix widen(const std::vector<std::uint16_t>& bits, std::int64_t rows, std::int64_t cols) {
   cpu::Matrix m(rows, cols);
-  for (std::int64_t i = 0; i < rows * cols; ++i) m.data()[i] = bf16_to_f32(bits[static_cast<std::size_t>(i)]);
+  for (std::int64_t i = 0; i < rows * cols; ++i) m.data()[i] = f16_to_f32(bits[static_cast<std::size_t>(i)]);
   return m;
 }
 
@@ -110,8 +110,8 @@ TEST_CASE("attention_ref: packed sequences at any kv_start and row order equal c
   std::vector<std::uint16_t> k, v;
   std::vector<std::int64_t> seq_start;
   auto garbage = [&](int n) {
-    k.insert(k.end(), static_cast<std::size_t>(n * kv_row), f32_to_bf16(1e4f));
-    v.insert(v.end(), static_cast<std::size_t>(n * kv_row), f32_to_bf16(1e4f));
+    k.insert(k.end(), static_cast<std::size_t>(n * kv_row), f32_to_f16(1e4f));
+    v.insert(v.end(), static_cast<std::size_t>(n * kv_row), f32_to_f16(1e4f));
   };
   garbage(3);
   for (const auto& s : seqs) {
@@ -157,10 +157,10 @@ TEST_CASE("attention_ref: hand-checkable cases", "[kernels_ref]") {
   // Two keys at cache rows 1 and 2 (row 0 unused), one kv head, two query heads.
   std::vector<std::uint16_t> k(3 * d, 0), v(3 * d, 0);
   for (int c = 0; c < d; ++c) {
-    k[1 * d + c] = f32_to_bf16(c == 0 ? 1.0f : 0.0f);  // key 0 = e0
-    k[2 * d + c] = f32_to_bf16(c == 1 ? 1.0f : 0.0f);  // key 1 = e1
-    v[1 * d + c] = f32_to_bf16(1.0f);
-    v[2 * d + c] = f32_to_bf16(static_cast<float>(c));
+    k[1 * d + c] = f32_to_f16(c == 0 ? 1.0f : 0.0f);  // key 0 = e0
+    k[2 * d + c] = f32_to_f16(c == 1 ? 1.0f : 0.0f);  // key 1 = e1
+    v[1 * d + c] = f32_to_f16(1.0f);
+    v[2 * d + c] = f32_to_f16(static_cast<float>(c));
   }
   // Head 0's query scores key 0 with 2 and key 1 with 0; head 1's query scores both 0 (equal weights).
   std::vector<float> q(2 * d, 0.0f);

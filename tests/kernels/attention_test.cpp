@@ -1,6 +1,7 @@
 // The attention kernel against attention_ref on ragged packings (several sequences, kv_start mid-cache,
 // cached prefixes, shuffled rows), windows smaller and larger than the sequences, every head-dim bucket,
-// GQA groups 1..16, a 3000-token d=512 sequence, plus bit-identity run to run and across batch packings.
+// GQA groups 1..16, a 3000-token d=512 sequence, plus bit-identity run to run and across batch packings;
+// K/V are fp16, the output bf16 (out) or fp32 (out_f32).
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -29,7 +30,7 @@ struct Shape {
 
 // A packed launch: the cache, the query rows and their (position, kv_start).
 struct Packed {
-  std::vector<std::uint16_t> k, v;  // [cache_rows, n_kv, d] bf16 bits
+  std::vector<std::uint16_t> k, v;  // [cache_rows, n_kv, d] fp16 bits
   std::vector<float> q;             // [rows, n_heads, d]
   std::vector<std::int32_t> position;
   std::vector<std::int64_t> kv_start;
@@ -44,8 +45,8 @@ struct SeqSpec {
 // Data of each sequence are a function of (seed, sequence index) only, so a sequence packed differently
 // has the same keys, values and queries.
 struct SeqData {
-  std::vector<std::uint16_t> k, v;
-  std::vector<float> q;  // [n_keys, n_heads, d]: one query per position (only some are packed)
+  std::vector<std::uint16_t> k, v;  // fp16 bits
+  std::vector<float> q;             // [n_keys, n_heads, d]: one query per position (only some are packed)
 };
 
 SeqData make_seq(const SeqSpec& s, const Shape& sh, std::uint32_t seed) {
@@ -58,8 +59,8 @@ SeqData make_seq(const SeqSpec& s, const Shape& sh, std::uint32_t seed) {
   d.k.resize(static_cast<std::size_t>(s.n_keys * sh.n_kv * sh.d));
   d.v.resize(d.k.size());
   d.q.resize(static_cast<std::size_t>(s.n_keys * sh.n_heads * sh.d));
-  for (auto& x : d.k) x = f32_to_bf16(ukv(rng));
-  for (auto& x : d.v) x = f32_to_bf16(ukv(rng));
+  for (auto& x : d.k) x = f32_to_f16(ukv(rng));
+  for (auto& x : d.v) x = f32_to_f16(ukv(rng));
   for (auto& x : d.q) x = uq(rng);
   return d;
 }
@@ -77,7 +78,7 @@ Packed pack(const std::vector<SeqSpec>& specs, const std::vector<SeqData>& data,
   const std::size_t kv_row = static_cast<std::size_t>(sh.n_kv) * sh.d,
                     q_row = static_cast<std::size_t>(sh.n_heads) * sh.d;
   std::vector<std::int64_t> start;
-  const std::uint16_t nan_bits = 0x7fc0;
+  const std::uint16_t nan_bits = 0x7e00;  // fp16 quiet NaN
   for (std::size_t i = 0; i < specs.size(); ++i) {
     p.k.insert(p.k.end(), static_cast<std::size_t>(specs[i].gap_before) * kv_row, nan_bits);
     p.v.insert(p.v.end(), static_cast<std::size_t>(specs[i].gap_before) * kv_row, nan_bits);
@@ -111,30 +112,53 @@ std::vector<SeqData> make_all(const std::vector<SeqSpec>& specs, const Shape& sh
   return data;
 }
 
-std::vector<std::uint16_t> run_gpu(const Packed& p, const Shape& sh) {
-  const auto rows = static_cast<std::int64_t>(p.position.size());
-  cuda::DeviceBuffer q = cuda::upload_bytes(p.q.data(), p.q.size() * sizeof(float), "q");
-  cuda::DeviceBuffer k = cuda::upload_bytes(p.k.data(), p.k.size() * 2, "k");
-  cuda::DeviceBuffer v = cuda::upload_bytes(p.v.data(), p.v.size() * 2, "v");
-  cuda::DeviceBuffer pos = cuda::upload_bytes(p.position.data(), p.position.size() * 4, "position");
-  cuda::DeviceBuffer kvs = cuda::upload_bytes(p.kv_start.data(), p.kv_start.size() * 8, "kv_start");
-  std::vector<std::uint16_t> out(static_cast<std::size_t>(rows) * sh.n_heads * sh.d, 0xffff);
-  cuda::DeviceBuffer d_out = cuda::upload_bytes(out.data(), out.size() * 2, "out");  // NaN-filled
+// The inputs of a packed launch on the device, and its parameters without an output.
+struct DeviceLaunch {
+  cuda::DeviceBuffer q, k, v, pos, kvs;
   cuda::AttentionParams ap;
-  ap.q = q.as<float>();
-  ap.k = k.as<__nv_bfloat16>();
-  ap.v = v.as<__nv_bfloat16>();
-  ap.position = pos.as<std::int32_t>();
-  ap.kv_start = kvs.as<std::int64_t>();
-  ap.rows = rows;
-  ap.n_heads = sh.n_heads;
-  ap.n_kv_heads = sh.n_kv;
-  ap.d = sh.d;
-  ap.window = sh.window;
-  ap.out = d_out.as<__nv_bfloat16>();
-  cuda::attention(ap, nullptr);
+};
+
+DeviceLaunch upload(const Packed& p, const Shape& sh) {
+  DeviceLaunch L;
+  L.q = cuda::upload_bytes(p.q.data(), p.q.size() * sizeof(float), "q");
+  L.k = cuda::upload_bytes(p.k.data(), p.k.size() * 2, "k");
+  L.v = cuda::upload_bytes(p.v.data(), p.v.size() * 2, "v");
+  L.pos = cuda::upload_bytes(p.position.data(), p.position.size() * 4, "position");
+  L.kvs = cuda::upload_bytes(p.kv_start.data(), p.kv_start.size() * 8, "kv_start");
+  L.ap.q = L.q.as<float>();
+  L.ap.k = L.k.as<__half>();
+  L.ap.v = L.v.as<__half>();
+  L.ap.position = L.pos.as<std::int32_t>();
+  L.ap.kv_start = L.kvs.as<std::int64_t>();
+  L.ap.rows = static_cast<std::int64_t>(p.position.size());
+  L.ap.n_heads = sh.n_heads;
+  L.ap.n_kv_heads = sh.n_kv;
+  L.ap.d = sh.d;
+  L.ap.window = sh.window;
+  return L;
+}
+
+// The bf16 output (`out`).
+std::vector<std::uint16_t> run_gpu(const Packed& p, const Shape& sh) {
+  DeviceLaunch L = upload(p, sh);
+  std::vector<std::uint16_t> out(static_cast<std::size_t>(L.ap.rows) * sh.n_heads * sh.d, 0xffff);
+  cuda::DeviceBuffer d_out = cuda::upload_bytes(out.data(), out.size() * 2, "out");  // NaN-filled
+  L.ap.out = d_out.as<__nv_bfloat16>();
+  cuda::attention(L.ap, nullptr);
   QG_CUDA_CHECK(cudaDeviceSynchronize());
   d_out.download(out.data(), out.size() * 2);
+  return out;
+}
+
+// The fp32 output (`out_f32`) of the same launch.
+std::vector<float> run_gpu_f32(const Packed& p, const Shape& sh) {
+  DeviceLaunch L = upload(p, sh);
+  std::vector<float> out(static_cast<std::size_t>(L.ap.rows) * sh.n_heads * sh.d, std::nanf(""));
+  cuda::DeviceBuffer d_out = cuda::upload_bytes(out.data(), out.size() * 4, "out_f32");  // NaN-filled
+  L.ap.out_f32 = d_out.as<float>();
+  cuda::attention(L.ap, nullptr);
+  QG_CUDA_CHECK(cudaDeviceSynchronize());
+  d_out.download(out.data(), out.size() * 4);
   return out;
 }
 
@@ -156,7 +180,8 @@ double bf16_ulp(double x) {
 // terms (|score| ~ 4, random-walk error ~ sqrt(512) * 2^-24 * 4 ~ 5e-6, i.e. a relative error of the
 // probabilities of that size), exp is within 2 ulp, and the running sums over up to 3000 keys add ~
 // sqrt(3000) * 2^-24 ~ 3e-6; all relative to max|v| = 1. 4e-5 leaves ~10x margin and is far below
-// a bf16 ulp of typical outputs (~4e-3) and below the effect of one wrongly masked key.
+// a bf16 ulp of typical outputs (~4e-3) and below the effect of one wrongly masked key. There is no
+// input-rounding term: kernel and reference widen the same fp16 K/V bits exactly.
 constexpr double kFp32Term = 4e-5;
 
 // Number of kernel outputs out of tolerance (a NaN counts); gpu and ref hold the same rows.
@@ -181,6 +206,26 @@ void check_against_ref(const Packed& p, const Shape& sh) {
   INFO("d " << sh.d << " heads " << sh.n_heads << "/" << sh.n_kv << " window " << sh.window << " rows "
             << p.position.size() << " max |gpu - ref| " << max_err);
   CHECK(bad == 0);
+}
+
+// Number of out_f32 values out of tolerance against the reference: the fp32 term alone (the output is
+// not rounded, so no bf16 ulp; the reference's own double -> float rounding is <= 6e-8 for |out| <= 1).
+std::size_t count_bad_f32(const std::vector<float>& gpu, const std::vector<float>& ref, double* max_err) {
+  std::size_t bad = 0;
+  *max_err = 0.0;
+  for (std::size_t i = 0; i < ref.size(); ++i) {
+    const double err = std::abs(static_cast<double>(gpu[i]) - ref[i]);
+    if (!(err <= kFp32Term)) ++bad;
+    if (!(err <= *max_err)) *max_err = err;
+  }
+  return bad;
+}
+
+// Elements where bf16(out_f32) differs from the bf16 `out` of the same launch (or either is NaN).
+std::size_t count_rounding_mismatch(const std::vector<float>& f32, const std::vector<std::uint16_t>& bf16) {
+  std::size_t n = 0;
+  for (std::size_t i = 0; i < f32.size(); ++i) n += !std::isfinite(f32[i]) || f32_to_bf16(f32[i]) != bf16[i];
+  return n + (f32.size() != bf16.size());
 }
 
 bool same_bits(const std::vector<std::uint16_t>& a, const std::vector<std::uint16_t>& b) {
@@ -298,6 +343,87 @@ TEST_CASE("attention: bit-identical run to run", "[gpu]") {
   const Packed p = pack(specs, data, all_rows(specs), sh);
   const auto first = run_gpu(p, sh);
   for (int run = 0; run < 3; ++run) CHECK(same_bits(run_gpu(p, sh), first));
+}
+
+// out_f32 carries the value out rounds: the kernel runs the same code up to the final division and only
+// then stores fp32 or f32_to_bf16 of it, so the two launches agree bit for bit after rounding (0 mismatches
+// is required; the computation is deterministic and does not depend on the output kind).
+TEST_CASE("attention: out_f32 vs attention_ref (fp32 tolerance) and vs the bf16 output", "[gpu]") {
+  const int d = GENERATE(8, 24, 72, 136, 256, 512);
+  const int group = GENERATE(1, 4);
+  const std::int64_t window = GENERATE(0, 5, 64);
+  const bool shuffled = GENERATE(false, true);
+  const Shape sh{2 * group, 2, d, window};
+  const auto data = make_all(kRagged, sh, static_cast<std::uint32_t>(d * 10 + group + 7));
+  auto rows = all_rows(kRagged);
+  if (shuffled) std::shuffle(rows.begin(), rows.end(), std::mt19937(3));
+  const Packed p = pack(kRagged, data, rows, sh);
+  const auto f32 = run_gpu_f32(p, sh);
+  const auto bf16 = run_gpu(p, sh);
+  const auto ref = run_ref(p, sh);
+  REQUIRE(f32.size() == ref.size());
+  double max_err = 0;
+  const std::size_t bad = count_bad_f32(f32, ref, &max_err);
+  INFO("d " << d << " heads " << sh.n_heads << "/" << sh.n_kv << " window " << window << " shuffled "
+            << shuffled << " max |gpu - ref| " << max_err);
+  CHECK(bad == 0);
+  CHECK(count_rounding_mismatch(f32, bf16) == 0);
+}
+
+TEST_CASE("attention: out_f32 on a 3000-token sequence at d=512 (long fp32 accumulation), sampled rows",
+          "[gpu]") {
+  const std::vector<SeqSpec> spec = {{3000, 0, 0}};
+  const std::int64_t window = GENERATE(512, 0);
+  const Shape sh{8, 2, 512, window};
+  const auto data = make_all(spec, sh, 99);
+  const Packed full = pack(spec, data, all_rows(spec), sh);
+  const auto f32 = run_gpu_f32(full, sh);
+  CHECK(count_rounding_mismatch(f32, run_gpu(full, sh)) == 0);  // every row, all finite
+  std::vector<RowId> sample;
+  for (std::int64_t pos : {0, 31, 32, 511, 512, 513, 1024, 2047, 2999}) sample.push_back({0, pos});
+  std::mt19937 rng(6);
+  for (int i = 0; i < 8; ++i)
+    sample.push_back({0, std::uniform_int_distribution<std::int64_t>(0, 2999)(rng)});
+  const auto ref = run_ref(pack(spec, data, sample, sh), sh);
+  const std::size_t row_elems = static_cast<std::size_t>(sh.n_heads) * sh.d;
+  std::vector<float> f32_sample;
+  for (const auto& r : sample)
+    f32_sample.insert(f32_sample.end(), f32.begin() + static_cast<std::ptrdiff_t>(r.pos * row_elems),
+                      f32.begin() + static_cast<std::ptrdiff_t>((r.pos + 1) * row_elems));
+  double max_err = 0;
+  const std::size_t bad = count_bad_f32(f32_sample, ref, &max_err);
+  INFO("window " << window << " max |gpu - ref| " << max_err);
+  CHECK(bad == 0);
+}
+
+TEST_CASE("attention: exactly one of out and out_f32", "[gpu]") {
+  const Shape sh{2, 1, 8, 0};
+  const std::vector<SeqSpec> spec = {{3, 0, 0}};
+  const Packed p = pack(spec, make_all(spec, sh, 1), all_rows(spec), sh);
+  DeviceLaunch L = upload(p, sh);
+  const std::size_t n = static_cast<std::size_t>(L.ap.rows) * sh.n_heads * sh.d;
+  cuda::DeviceBuffer out(n * 2, "out"), out_f32(n * 4, "out_f32");
+  cuda::AttentionParams ap = L.ap;
+  ap.out = out.as<__nv_bfloat16>();
+  CHECK_NOTHROW(cuda::attention(ap, nullptr));
+  ap.out = nullptr;
+  ap.out_f32 = out_f32.as<float>();
+  CHECK_NOTHROW(cuda::attention(ap, nullptr));
+  ap.out = out.as<__nv_bfloat16>();  // both
+  CHECK_THROWS_AS(cuda::attention(ap, nullptr), qg::Error);
+  ap.out = nullptr;  // neither
+  ap.out_f32 = nullptr;
+  CHECK_THROWS_AS(cuda::attention(ap, nullptr), qg::Error);
+  QG_CUDA_CHECK(cudaDeviceSynchronize());
+  // An empty launch allows no output (as it allows null inputs) but not both.
+  cuda::AttentionParams empty;
+  empty.n_heads = 2;
+  empty.n_kv_heads = 1;
+  empty.d = 8;
+  CHECK_NOTHROW(cuda::attention(empty, nullptr));
+  empty.out = out.as<__nv_bfloat16>();
+  empty.out_f32 = out_f32.as<float>();
+  CHECK_THROWS_AS(cuda::attention(empty, nullptr), qg::Error);
 }
 
 TEST_CASE("attention: argument checks and empty launch", "[gpu]") {

@@ -156,3 +156,71 @@ TEST_CASE("softcap_in_place matches the host reference", "[gpu]") {
   CHECK(got[0] == 0.0f);
   if (n > 3) CHECK(got[3] == cap);  // tanh(inf) = 1 exactly
 }
+
+// The accurate-precision kernels: the fp32 gating equals the bf16 kernel before its rounding, the split
+// reconstructs its input to 2^-17, and the fp16 scatter rounds like the host's f32_to_f16.
+TEST_CASE("gelu_tanh_mul_to_f32 is the bf16 kernel's value before rounding", "[gpu]") {
+  const std::int64_t rows = 9, width = 333;
+  const auto gate = normal_values(static_cast<std::size_t>(rows * width), 2.0f, 11);
+  const auto up = normal_values(static_cast<std::size_t>(rows * width), 1.5f, 12);
+  const auto d_gate = to_device(gate), d_up = to_device(up);
+  cuda::DeviceBuffer d_f32(static_cast<std::size_t>(rows * width) * 4, "f32 out");
+  cuda::DeviceBuffer d_b16(static_cast<std::size_t>(rows * width) * 2, "bf16 out");
+  cuda::gelu_tanh_mul_to_f32(d_gate.as<float>(), width, d_up.as<float>(), width, rows, width, d_f32.as<float>(), width,
+                             nullptr);
+  cuda::gelu_tanh_mul_to_bf16(d_gate.as<float>(), width, d_up.as<float>(), width, rows, width,
+                              d_b16.as<__nv_bfloat16>(), width, nullptr);
+  const auto f = to_host<float>(d_f32, static_cast<std::size_t>(rows * width));
+  const auto b = to_host<std::uint16_t>(d_b16, static_cast<std::size_t>(rows * width));
+  std::size_t bad = 0;
+  for (std::size_t i = 0; i < f.size(); ++i) bad += f32_to_bf16(f[i]) != b[i];  // same kernel body, exact
+  CHECK(bad == 0);
+  // and it is the host reference's fp32 value up to tanhf's ulps (|z * up| * 2^-21, as in the bf16 case)
+  std::size_t far = 0;
+  for (std::size_t i = 0; i < f.size(); ++i) {
+    const float want = cuda::ref::gelu_tanh_f32_ref(gate[i]) * up[i];
+    far += !(std::fabs(f[i] - want) <= std::fabs(gate[i] * up[i]) * std::ldexp(1.0f, -21) + 1e-30f);
+  }
+  CHECK(far == 0);
+}
+
+TEST_CASE("split_to_bf16: hi is the bf16 rounding, hi + lo is within 2^-17 of x", "[gpu]") {
+  auto x = normal_values(100003, 3.0f, 21);
+  x[0] = 0.0f;
+  x[1] = -1e30f;
+  x[2] = 1.0f + std::ldexp(1.0f, -12);  // hi = 1, lo carries the 2^-12
+  const auto d_x = to_device(x);
+  cuda::DeviceBuffer d_hi(x.size() * 2, "hi"), d_lo(x.size() * 2, "lo");
+  cuda::split_to_bf16(d_x.as<float>(), static_cast<std::int64_t>(x.size()), d_hi.as<__nv_bfloat16>(),
+                      d_lo.as<__nv_bfloat16>(), nullptr);
+  const auto hi = to_host<std::uint16_t>(d_hi, x.size());
+  const auto lo = to_host<std::uint16_t>(d_lo, x.size());
+  std::size_t bad_hi = 0, bad_sum = 0;
+  for (std::size_t i = 0; i < x.size(); ++i) {
+    bad_hi += hi[i] != f32_to_bf16(x[i]);
+    const double sum = double(bf16_to_f32(hi[i])) + double(bf16_to_f32(lo[i]));
+    // lo = bf16(x - hi) with x - hi exact: its rounding error is <= 2^-9 |x - hi| <= 2^-18 |x|
+    bad_sum += !(std::fabs(sum - double(x[i])) <= std::ldexp(std::fabs(double(x[i])), -17));
+  }
+  CHECK(bad_hi == 0);
+  CHECK(bad_sum == 0);
+  CHECK(bf16_to_f32(lo[2]) == std::ldexp(1.0f, -12));
+}
+
+TEST_CASE("scatter_rows_to_f16 writes fp16 rows into their slots only", "[gpu]") {
+  const std::int64_t rows = 5, width = 37, slots = 9;
+  const auto src = normal_values(static_cast<std::size_t>(rows * width), 4.0f, 31);
+  const std::vector<std::int64_t> dest = {3, 0, 8, -1, 5};  // -1: dropped
+  std::vector<std::uint16_t> cache(static_cast<std::size_t>(slots * width), 0x7e00);  // fp16 NaN sentinel
+  const auto d_src = to_device(src), d_dest = to_device(dest);
+  auto d_cache = to_device(cache);
+  cuda::scatter_rows_to_f16(d_src.as<float>(), rows, width, d_dest.as<std::int64_t>(), d_cache.as<__half>(), nullptr);
+  const auto got = to_host<std::uint16_t>(d_cache, cache.size());
+  std::vector<std::uint16_t> want = cache;
+  for (std::int64_t r = 0; r < rows; ++r)
+    if (dest[static_cast<std::size_t>(r)] >= 0)
+      for (std::int64_t j = 0; j < width; ++j)
+        want[static_cast<std::size_t>(dest[static_cast<std::size_t>(r)] * width + j)] =
+            f32_to_f16(src[static_cast<std::size_t>(r * width + j)]);
+  CHECK(got == want);
+}

@@ -75,12 +75,14 @@ void CudaForward::Impl::init_buffers() {
   const Gemma4TextConfig& c = config.text;
   const EngineLimits& lim = options.limits;
   const auto R = static_cast<std::size_t>(lim.max_batch_tokens);
-  widths = step_widths(c);
+  widths = step_widths(c, lim.precision);
   auto f32 = [&](std::int64_t width, const char* what) {
     return DeviceBuffer(R * static_cast<std::size_t>(width) * 4, what);
   };
   x = f32(widths.residual, "residual stream");
   gemm_in = DeviceBuffer(R * static_cast<std::size_t>(widths.gemm_in) * 2, "GEMM input");
+  gemm_lo = DeviceBuffer(R * static_cast<std::size_t>(widths.gemm_lo) * 2, "GEMM input low halves");
+  gemm_f32 = f32(widths.gemm_f32, "GEMM input staging");
   q = f32(widths.q, "queries");
   k = f32(widths.kv, "keys");
   v = f32(widths.kv, "values");
@@ -96,12 +98,16 @@ void CudaForward::Impl::init_buffers() {
   const auto L = static_cast<std::size_t>(lim.logits_rows);
   head_in = DeviceBuffer(L * static_cast<std::size_t>(c.d_model) * 2, "head input");
   logits = DeviceBuffer(L * static_cast<std::size_t>(c.n_vocab) * 4, "logits");
+  if (lim.precision == GemmInputPrecision::kAccurate) {
+    head_lo = DeviceBuffer(L * static_cast<std::size_t>(c.d_model) * 2, "head input low halves");
+    head_f32 = DeviceBuffer(L * static_cast<std::size_t>(c.d_model) * 4, "head input staging");
+  }
   dequant = DeviceBuffer(static_cast<std::size_t>(w.max_quantized_elements) * 2, "dequantization workspace");
   k_cache.resize(static_cast<std::size_t>(c.n_layers));
   v_cache.resize(static_cast<std::size_t>(c.n_layers));
   for (std::size_t i = 0; i < c.layers.size(); ++i) {
     if (c.layers[i].kv_shared) continue;
-    const std::size_t bytes = static_cast<std::size_t>(lim.max_context * kv_width(c.layers[i])) * 2;
+    const std::size_t bytes = static_cast<std::size_t>(lim.max_context * kv_width(c.layers[i])) * 2;  // fp16
     k_cache[i] = DeviceBuffer(bytes, fmt::format("K cache of layer {}", i));
     v_cache[i] = DeviceBuffer(bytes, fmt::format("V cache of layer {}", i));
   }
@@ -314,9 +320,19 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
             const std::int64_t rows = std::min(chunk, end - r0);
             if (head == nullptr) head = e.w.head.bf16(e.ws(), s);  // dequantized once per step if quantized
             const float* xr = e.x.as<float>() + (seg.first_row + r0 - seg.first_local) * H;
-            cuda::rms_norm_to_bf16(xr, e.w.final_norm.as<float>(), rows, H, static_cast<float>(c.rms_norm_eps),
-                                   e.head_in.as<bf16>(), s);
-            e.gemm->bf16(e.head_in.as<bf16>(), head, e.logits.as<float>(), rows, V, H);
+            const float eps = static_cast<float>(c.rms_norm_eps);
+            if (e.accurate()) {  // hi + lo halves of the final-norm rows, two GEMMs accumulated in fp32
+              float* staged = e.head_f32.as<float>();
+              QG_CUDA_CHECK(cudaMemcpyAsync(staged, xr, static_cast<std::size_t>(rows * H) * 4,
+                                            cudaMemcpyDeviceToDevice, s));
+              cuda::rms_norm_in_place(staged, e.w.final_norm.as<float>(), rows, H, eps, s);
+              cuda::split_to_bf16(staged, rows * H, e.head_in.as<bf16>(), e.head_lo.as<bf16>(), s);
+              e.gemm->bf16(e.head_in.as<bf16>(), head, e.logits.as<float>(), rows, V, H);
+              e.gemm->bf16(e.head_lo.as<bf16>(), head, e.logits.as<float>(), rows, V, H, 1.0f, 1.0f);
+            } else {
+              cuda::rms_norm_to_bf16(xr, e.w.final_norm.as<float>(), rows, H, eps, e.head_in.as<bf16>(), s);
+              e.gemm->bf16(e.head_in.as<bf16>(), head, e.logits.as<float>(), rows, V, H);
+            }
             if (c.final_logit_softcapping)
               cuda::softcap_in_place(e.logits.as<float>(), rows * V, static_cast<float>(*c.final_logit_softcapping), s);
             LogitsChunk out{job.sequence, job.first_position + r0, rows, V, {}};

@@ -30,9 +30,51 @@ struct Step {
   const float eps = static_cast<float>(e.config.text.rms_norm_eps);
   cudaStream_t s = e.stream;
 
-  const bf16* weight(const GpuMatrix& w) const { return w.bf16(e.ws(), s); }
-  void gemm(const bf16* x, const GpuMatrix& w, float* y) const {
-    e.gemm->bf16(x, weight(w), y, m, w.out(), w.in());
+  // A GEMM input: bf16 values, plus their low halves in accurate precision (see memory_plan.h).
+  struct Input {
+    const bf16* hi;
+    const bf16* lo;  // nullptr in fast precision
+  };
+
+  // y[rows, out] = x · Wᵀ (+ the low halves' product, accumulated in fp32 by cuBLAS with beta = 1).
+  void gemm(const Input& x, const GpuMatrix& w, float* y, std::int64_t rows) const {
+    const bf16* wb = w.bf16(e.ws(), s);
+    e.gemm->bf16(x.hi, wb, y, rows, w.out(), w.in());
+    if (x.lo != nullptr) e.gemm->bf16(x.lo, wb, y, rows, w.out(), w.in(), 1.0f, 1.0f);
+  }
+  void gemm(const Input& x, const GpuMatrix& w, float* y) const { gemm(x, w, y, m); }
+
+  // fp32 values [n] (already in place, e.g. the staging buffer) -> the step's GEMM input buffers.
+  Input input_from_f32(const float* x, std::int64_t n) const {
+    bf16* hi = e.gemm_in.as<bf16>();
+    if (!e.accurate()) {
+      f32_to_bf16(x, n, hi, s);
+      return {hi, nullptr};
+    }
+    split_to_bf16(x, n, hi, e.gemm_lo.as<bf16>(), s);
+    return {hi, e.gemm_lo.as<bf16>()};
+  }
+  // rms_norm(x; w) over rows of `width` as a GEMM input.
+  Input normed_input(const float* x, const DeviceBuffer& w, std::int64_t width) const {
+    if (!e.accurate()) {
+      rms_norm_to_bf16(x, w.as<float>(), m, width, eps, e.gemm_in.as<bf16>(), s);
+      return {e.gemm_in.as<bf16>(), nullptr};
+    }
+    float* staged = e.gemm_f32.as<float>();
+    QG_CUDA_CHECK(cudaMemcpyAsync(staged, x, static_cast<std::size_t>(m * width) * 4, cudaMemcpyDeviceToDevice, s));
+    rms_norm_in_place(staged, w.as<float>(), m, width, eps, s);
+    return input_from_f32(staged, m * width);
+  }
+  // gelu_tanh(gate) * up over [rows, width] (strided) as a GEMM input.
+  Input gated_input(const float* gate, std::int64_t gate_stride, const float* up, std::int64_t up_stride,
+                    std::int64_t width) const {
+    if (!e.accurate()) {
+      gelu_tanh_mul_to_bf16(gate, gate_stride, up, up_stride, m, width, e.gemm_in.as<bf16>(), width, s);
+      return {e.gemm_in.as<bf16>(), nullptr};
+    }
+    float* staged = e.gemm_f32.as<float>();
+    gelu_tanh_mul_to_f32(gate, gate_stride, up, up_stride, m, width, staged, width, s);
+    return input_from_f32(staged, m * width);
   }
 
   // For the hook: rms_norm(src; w) into a scratch buffer, as the CPU reports the normed branch output.
@@ -52,8 +94,7 @@ struct Step {
     if (!c.has_ple()) return;
     // The projection reads the scaled embedding e (rounded to bf16 at the GEMM input, like every GEMM input).
     const std::int64_t width = c.n_layers * c.d_ple;
-    f32_to_bf16(e.x.as<float>(), m * H, e.gemm_in.as<bf16>(), s);
-    gemm(e.gemm_in.as<bf16>(), e.w.ple_model_projection, e.out1.as<float>());
+    gemm(input_from_f32(e.x.as<float>(), m * H), e.w.ple_model_projection, e.out1.as<float>());
     const auto ctx_scale = static_cast<float>(std::pow(static_cast<double>(H), -0.5));
     const auto combine_scale = static_cast<float>(std::pow(2.0, -0.5));
     ple_combine(e.out1.as<float>(), e.w.ple_table.as<bf16>(), e.ids.as<std::int32_t>(),
@@ -68,8 +109,7 @@ struct Step {
     const std::int64_t H = c.d_model, D = l.d_head, nq = l.n_heads, nkv = l.n_kv_heads;
     const float* inv_freq = (l.type == LayerType::kFull ? e.inv_freq_full : e.inv_freq_sliding).as<float>();
     const auto* pos = e.positions.as<std::int32_t>();
-    bf16* h = e.gemm_in.as<bf16>();
-    rms_norm_to_bf16(e.x.as<float>(), w.input_norm.as<float>(), m, H, eps, h, s);
+    const Input h = normed_input(e.x.as<float>(), w.input_norm, H);
 
     float* q = e.q.as<float>();
     gemm(h, w.q_proj, q);
@@ -88,15 +128,15 @@ struct Step {
       apply_rope(k, m, nkv, D, pos, inv_freq, s);
       rms_norm_in_place(v, nullptr, m * nkv, D, eps, s);  // v_norm has no weight; V is never roped
       const auto* dest = e.kv_dest.as<std::int64_t>();
-      scatter_rows_to_bf16(k, m, nkv * D, dest, e.k_cache[static_cast<std::size_t>(i)].as<bf16>(), s);
-      scatter_rows_to_bf16(v, m, nkv * D, dest, e.v_cache[static_cast<std::size_t>(i)].as<bf16>(), s);
+      scatter_rows_to_f16(k, m, nkv * D, dest, e.k_cache[static_cast<std::size_t>(i)].as<__half>(), s);
+      scatter_rows_to_f16(v, m, nkv * D, dest, e.v_cache[static_cast<std::size_t>(i)].as<__half>(), s);
     }
     // KV-shared layers read their source layer's cache, written earlier in this same step.
     const auto src = static_cast<std::size_t>(l.kv_source);
     AttentionParams p;
     p.q = q;
-    p.k = e.k_cache[src].as<bf16>();
-    p.v = e.v_cache[src].as<bf16>();
+    p.k = e.k_cache[src].as<__half>();
+    p.v = e.v_cache[src].as<__half>();
     p.position = pos;
     p.kv_start = e.kv_start.as<std::int64_t>();
     p.rows = m;
@@ -104,11 +144,17 @@ struct Step {
     p.n_kv_heads = static_cast<int>(nkv);
     p.d = static_cast<int>(D);
     p.window = l.type == LayerType::kSliding ? c.sliding_window : 0;
-    p.out = h;  // the normed input is no longer needed
+    // The output overwrites the normed input's buffers, no longer needed.
+    Input o_in{e.gemm_in.as<bf16>(), nullptr};
+    if (e.accurate())
+      p.out_f32 = e.gemm_f32.as<float>();
+    else
+      p.out = e.gemm_in.as<bf16>();
     attention(p, s);
+    if (e.accurate()) o_in = input_from_f32(e.gemm_f32.as<float>(), m * nq * D);
 
     float* o = e.out1.as<float>();
-    gemm(h, w.o_proj, o);
+    gemm(o_in, w.o_proj, o);
     emit_normed(activation::kAttentionOutput, i, o, w.post_attention_norm, H);
     add_rms_norm(e.x.as<float>(), o, w.post_attention_norm.as<float>(), m, H, eps, s);
   }
@@ -127,9 +173,14 @@ struct Step {
     float* gu = w_all + R * K;
     float* y = gu + R * 2 * I;
     float* mix = y + R * H;
+    float* act_f32 = mix + R * H;  // accurate only
     bf16* u = e.moe_bf16.as<bf16>();
     bf16* xb = u + R * H;
     bf16* act = xb + R * H;
+    bf16* u_lo = act + R * I;  // accurate only: low halves
+    bf16* xb_lo = u_lo + R * H;
+    bf16* act_lo = xb_lo + R * H;
+    const bool split = e.accurate();
 
     rms_norm_in_place(f, w.post_ffn_norm_1.as<float>(), m, H, eps, s);
     const auto root_size = static_cast<float>(std::pow(static_cast<double>(H), -0.5));
@@ -137,7 +188,13 @@ struct Step {
     e.gemm->f32(z, w.router_proj.as<float>(), router_logits, m, E, H);
     router_top_k(router_logits, m, static_cast<int>(E), static_cast<int>(K), w.router_per_expert_scale.as<float>(),
                  expert, expert_w, s);
-    rms_norm_to_bf16(e.x.as<float>(), w.pre_ffn_norm_2.as<float>(), m, H, eps, u, s);
+    if (split) {  // expert input hi/lo, staged in the (free) router-input buffer
+      QG_CUDA_CHECK(cudaMemcpyAsync(z, e.x.get(), static_cast<std::size_t>(m * H) * 4, cudaMemcpyDeviceToDevice, s));
+      rms_norm_in_place(z, w.pre_ffn_norm_2.as<float>(), m, H, eps, s);
+      split_to_bf16(z, m * H, u, u_lo, s);
+    } else {
+      rms_norm_to_bf16(e.x.as<float>(), w.pre_ffn_norm_2.as<float>(), m, H, eps, u, s);
+    }
 
     // Group the (token, slot) pairs by expert on the host: one GEMM pair per expert that has tokens.
     std::vector<std::int32_t> ex(static_cast<std::size_t>(m * K));
@@ -170,10 +227,21 @@ struct Step {
     for (std::int64_t x = 0; x < E; ++x) {
       const std::int64_t first = count[static_cast<std::size_t>(x)], n = count[static_cast<std::size_t>(x + 1)] - first;
       if (n == 0) continue;
+      const bf16* w_gate_up = gate_up + x * 2 * I * H;
+      const bf16* w_down = down + x * H * I;
       gather_rows(u, H, rows_all + first, n, xb, s);
-      e.gemm->bf16(xb, gate_up + x * 2 * I * H, gu, n, 2 * I, H);
-      gelu_tanh_mul_to_bf16(gu, 2 * I, gu + I, 2 * I, n, I, act, I, s);  // rows are [gate; up]
-      e.gemm->bf16(act, down + x * H * I, y, n, H, I);
+      e.gemm->bf16(xb, w_gate_up, gu, n, 2 * I, H);
+      if (split) {
+        gather_rows(u_lo, H, rows_all + first, n, xb_lo, s);
+        e.gemm->bf16(xb_lo, w_gate_up, gu, n, 2 * I, H, 1.0f, 1.0f);
+        gelu_tanh_mul_to_f32(gu, 2 * I, gu + I, 2 * I, n, I, act_f32, I, s);  // rows are [gate; up]
+        split_to_bf16(act_f32, n * I, act, act_lo, s);
+        e.gemm->bf16(act, w_down, y, n, H, I);
+        e.gemm->bf16(act_lo, w_down, y, n, H, I, 1.0f, 1.0f);
+      } else {
+        gelu_tanh_mul_to_bf16(gu, 2 * I, gu + I, 2 * I, n, I, act, I, s);  // rows are [gate; up]
+        e.gemm->bf16(act, w_down, y, n, H, I);
+      }
       scatter_add_rows(y, H, rows_all + first, w_all + first, n, mix, s);
     }
     // The host vectors above must outlive the async copies.
@@ -185,13 +253,11 @@ struct Step {
     const Gemma4LayerConfig& l = c.layers[static_cast<std::size_t>(i)];
     const GpuLayerWeights& w = e.w.layers[static_cast<std::size_t>(i)];
     const std::int64_t H = c.d_model, F = l.d_ff;
-    bf16* h = e.gemm_in.as<bf16>();
     float* f = e.out1.as<float>();
-    rms_norm_to_bf16(e.x.as<float>(), w.pre_ffn_norm.as<float>(), m, H, eps, h, s);
+    const Input h = normed_input(e.x.as<float>(), w.pre_ffn_norm, H);
     gemm(h, w.gate_proj, f);
     gemm(h, w.up_proj, e.out2.as<float>());
-    gelu_tanh_mul_to_bf16(f, F, e.out2.as<float>(), F, m, F, h, F, s);
-    gemm(h, w.down_proj, f);
+    gemm(gated_input(f, F, e.out2.as<float>(), F, F), w.down_proj, f);
     if (c.enable_moe_block) moe(w, f);
     emit_normed(activation::kFfnOutput, i, f, w.post_ffn_norm, H);
     add_rms_norm(e.x.as<float>(), f, w.post_ffn_norm.as<float>(), m, H, eps, s);
@@ -200,12 +266,9 @@ struct Step {
   void ple_branch(int i) {
     const GpuLayerWeights& w = e.w.layers[static_cast<std::size_t>(i)];
     const std::int64_t H = c.d_model, P = c.d_ple;
-    bf16* h = e.gemm_in.as<bf16>();
-    f32_to_bf16(e.x.as<float>(), m * H, h, s);
     float* g = e.out2.as<float>();
-    gemm(h, w.ple_gate, g);
-    gelu_tanh_mul_to_bf16(g, P, e.ple.as<float>() + i * P, c.n_layers * P, m, P, h, P, s);
-    gemm(h, w.ple_projection, e.out1.as<float>());
+    gemm(input_from_f32(e.x.as<float>(), m * H), w.ple_gate, g);
+    gemm(gated_input(g, P, e.ple.as<float>() + i * P, c.n_layers * P, P), w.ple_projection, e.out1.as<float>());
     add_rms_norm(e.x.as<float>(), e.out1.as<float>(), w.post_ple_norm.as<float>(), m, H, eps, s);
   }
 

@@ -78,19 +78,21 @@ struct CudaForward::Impl {
   std::uint64_t peak_used = 0;
 
   // Step buffers, [max_batch_tokens, width] each (widths from memory_plan.h).
-  cuda::DeviceBuffer x, gemm_in, q, k, v, out1, out2, ple;
+  cuda::DeviceBuffer x, gemm_in, gemm_lo, gemm_f32, q, k, v, out1, out2, ple;
   cuda::DeviceBuffer moe_f32, moe_bf16;
   cuda::DeviceBuffer ids, positions, kv_start, kv_dest;  // int32, int32, int64, int64
   cuda::DeviceBuffer head_in, logits;                     // bf16 [logits_rows, H], fp32 [logits_rows, V]
+  cuda::DeviceBuffer head_lo, head_f32;                   // accurate precision: bf16 / fp32 [logits_rows, H]
   cuda::DeviceBuffer dequant;                             // bf16 [largest quantized out * in]
   cuda::DeviceBuffer hook_tmp;                            // fp32, allocated on first use of the hook
-  std::vector<cuda::DeviceBuffer> k_cache, v_cache;       // per layer that owns K/V: [max_context, n_kv * d] bf16
+  std::vector<cuda::DeviceBuffer> k_cache, v_cache;       // per layer that owns K/V: [max_context, n_kv * d] fp16
   cuda::DeviceBuffer inv_freq_sliding, inv_freq_full;
   cuda::PinnedBuffer meta_host, logits_host;
 
   ~Impl();
   void init_buffers();  // allocates everything the plan counts
   __nv_bfloat16* ws() const { return dequant.as<__nv_bfloat16>(); }
+  bool accurate() const { return options.limits.precision == GemmInputPrecision::kAccurate; }
 };
 
 }  // namespace qg

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <cmath>
 #include <cstring>
 #include <map>
 
@@ -143,6 +144,21 @@ class Loader {
   std::map<std::string, WeightSpec> specs_;
 };
 
+// K is cached in fp16 (range 65504). After k_norm each element is at most sqrt(d) * |w_j| (an RMS-normalized
+// vector has no element above sqrt(d)), and RoPE's rotation of a pair at most multiplies that by sqrt(2).
+// Real checkpoints are orders of magnitude below the limit; refuse one that is not rather than compute inf.
+void check_fp16_keys(const DeviceBuffer& k_norm, std::int64_t d_head, const std::string& name) {
+  std::vector<float> w(k_norm.bytes() / 4);
+  k_norm.download(w.data(), w.size() * 4);
+  float max_w = 0.0f;
+  for (float x : w) max_w = std::max(max_w, std::fabs(x));
+  const double bound = std::sqrt(2.0 * static_cast<double>(d_head)) * max_w;
+  if (!(bound < 65504.0))
+    throw Error(fmt::format("k_norm weights up to {} allow keys up to {:.0f}, beyond the fp16 K cache's 65504",
+                            max_w, bound),
+                {.tensor = name});
+}
+
 }  // namespace
 
 std::unique_ptr<WeightSource> checkpoint_weight_source(const Gemma4Weights& weights) {
@@ -178,6 +194,7 @@ GpuModelWeights load_gpu_weights(const Gemma4TextConfig& c, WeightSource& source
       w.k_proj = load.matrix(p + "self_attn.k_proj.weight");
       if (!l.k_eq_v) w.v_proj = load.matrix(p + "self_attn.v_proj.weight");
       w.k_norm = load.f32(p + "self_attn.k_norm.weight");
+      check_fp16_keys(w.k_norm, l.d_head, p + "self_attn.k_norm.weight");
     }
     w.o_proj = load.matrix(p + "self_attn.o_proj.weight");
     w.gate_proj = load.matrix(p + "mlp.gate_proj.weight");

@@ -46,7 +46,7 @@ std::vector<float> attention_ref(const std::vector<float>& q, const std::vector<
       for (std::int64_t j = lo; j <= p; ++j) {
         const std::uint16_t* kj = &k[cache_index(j)];
         double s = 0.0;
-        for (int c = 0; c < d; ++c) s += static_cast<double>(qh[c]) * bf16_to_f32(kj[c]);
+        for (int c = 0; c < d; ++c) s += static_cast<double>(qh[c]) * f16_to_f32(kj[c]);
         scores[static_cast<std::size_t>(j - lo)] = s;
         max_score = std::max(max_score, s);
       }
@@ -57,7 +57,7 @@ std::vector<float> attention_ref(const std::vector<float>& q, const std::vector<
       for (std::int64_t j = lo; j <= p; ++j) {
         const std::uint16_t* vj = &v[cache_index(j)];
         const double prob = scores[static_cast<std::size_t>(j - lo)] / sum;
-        for (int c = 0; c < d; ++c) acc[static_cast<std::size_t>(c)] += prob * bf16_to_f32(vj[c]);
+        for (int c = 0; c < d; ++c) acc[static_cast<std::size_t>(c)] += prob * f16_to_f32(vj[c]);
       }
       float* oh = &out[r * q_stride + static_cast<std::size_t>(h) * d];
       for (int c = 0; c < d; ++c) oh[c] = static_cast<float>(acc[static_cast<std::size_t>(c)]);

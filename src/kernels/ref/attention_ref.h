@@ -1,14 +1,14 @@
 #pragma once
 // Host reference of kernels/attention_kernels.cuh: the same packed-rows interface, computed the
-// obvious way (two-pass softmax in double over each row's visible keys), returning fp32 before the
-// kernel's single bf16 rounding. Mask (gemma4-text.md §7): key j visible to a query at position p iff
-// j <= p and (window == 0 || p - j < window).
+// obvious way (two-pass softmax in double over each row's visible keys), returning fp32 (what the
+// kernel writes to out_f32, and rounds once to bf16 for out). Mask (gemma4-text.md §7): key j visible to
+// a query at position p iff j <= p and (window == 0 || p - j < window).
 #include <cstdint>
 #include <vector>
 
 namespace qg::cuda::ref {
 
-// q: [rows, n_heads, d] fp32; k, v: [cache_rows, n_kv_heads, d] bf16 bit patterns; position, kv_start:
+// q: [rows, n_heads, d] fp32; k, v: [cache_rows, n_kv_heads, d] fp16 bit patterns; position, kv_start:
 // [rows] (key j of row r's sequence is cache row kv_start[r] + j). Query head h reads kv head
 // h / (n_heads / n_kv_heads). Returns out [rows, n_heads, d] fp32 (a row with position < 0 sees no key
 // and gets zeros, as the kernel writes).

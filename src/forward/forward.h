@@ -11,6 +11,7 @@
 #include <span>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "model/gemma4_config.h"
 #include "tensor/tensor_view.h"
@@ -90,6 +91,8 @@ class Forward {
 
   virtual const Gemma4TextConfig& config() const = 0;
   virtual std::string device() const = 0;  // "cpu", "cuda:0"
+  // Things a user should know about how this engine runs the model (e.g. weights it had to round).
+  virtual std::vector<std::string> warnings() const { return {}; }
 
   // Teacher-forced logits of each sequence (positions from 0, no padding, any lengths >= 1).
   virtual void score(std::span<const TokenSpan> batch, const LogitsConsumer& consume,

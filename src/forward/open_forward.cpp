@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <charconv>
+#include <iostream>
 
 #include "common/error.h"
 #include "forward/cpu/cpu_forward.h"
@@ -39,7 +40,9 @@ std::unique_ptr<Forward> open_forward(const std::filesystem::path& model_dir, co
   limits.precision = parse_precision(options.precision);
   if (!spec.cuda) return CpuForward::open(model_dir, CpuForwardOptions{.n_threads = options.threads});
 #ifdef QG_HAVE_CUDA
-  return CudaForward::open(model_dir, CudaForwardOptions{.device = spec.index, .limits = limits});
+  auto f = CudaForward::open(model_dir, CudaForwardOptions{.device = spec.index, .limits = limits});
+  for (const std::string& w : f->warnings()) std::cerr << "warning: " << w << "\n";
+  return f;
 #else
   (void)limits;
   throw Error(fmt::format("--device {}: this quantgate was built without CUDA", options.device),

@@ -11,6 +11,18 @@
 // noise plus the fp16 K/V rounding. The issue's bounds: mean KL(cpu || gpu) <= 1e-4 and >= 99 % equal
 // argmax; the max |diff| bound is set from the measured maxima (printed by every case) with margin.
 //
+// all_features is the one fixture stored in fp32. The engine holds weights in bf16 (and says so when it
+// loads an fp32 checkpoint), so its CPU reference here runs on a copy of that checkpoint with every tensor
+// rounded to bf16 (what the engine holds): the comparison then measures the engine, not the weight rounding
+// (which alone moves all_features' logits by KL ~1e-3).
+//
+// MoE fixtures (moe_style, all_features): a token whose top-k experts are nearly tied can have them swapped
+// by any perturbation, here the fp16 K/V rounding (2^-11), and then its logits move by whole units
+// (gemma4-text.md §15 item 16: a discontinuity of the model, not an engine error). Measured: 1 token of 256
+// in moe_style (KL 0.25 there, ~1e-6 elsewhere). For MoE fixtures the bounds apply to the tokens without
+// such a swap, and swaps (per-token KL > 1e-3) must stay under 1 % of the tokens; dense fixtures get no such
+// allowance.
+//
 // "fast" precision rounds each GEMM input to bf16 once, as bf16 inference engines do. How far that alone
 // moves the logits was measured independently on the CPU, by rounding the CPU reference's GEMM inputs and
 // K/V to bf16 at the same places: e_style, 256 tokens: mean KL 1.9e-4, max |diff| 0.17, argmax agreement
@@ -30,6 +42,9 @@
 #include "forward/cpu/cpu_forward.h"
 #include "forward/cuda/cuda_forward.h"
 #include "forward_test_util.h"
+#include "checkpoint/safetensors_writer.h"
+#include "common/float_formats.h"
+#include "test_paths.h"
 #include "model/fixture_util.h"
 
 using namespace qg;
@@ -40,13 +55,20 @@ namespace {
 struct Bounds {
   double max_abs, mean_kl, argmax_agree;
 };
-constexpr Bounds kAccurate{0.25, 1e-4, 0.99};  // issue 6's KL and argmax bounds; max |diff|: see above
+constexpr Bounds kAccurate{0.08, 1e-4, 0.99};  // issue 6's KL and argmax bounds; max |diff|: 3x the measured 0.028
 constexpr Bounds kFast{0.5, 5e-4, 0.95};       // the CPU bf16 emulation's figures with ~2.5x margin
 
 struct Agreement {
   double max_abs = 0, mean_kl = 0, argmax_agree = 0;
   std::int64_t rows = 0;
+  std::vector<double> row_kl;
 };
+
+constexpr double kRoutingSwapKl = 1e-3;  // a token this far off in an MoE model had its experts swapped
+
+// Agreement over the rows whose KL stays below kRoutingSwapKl (MoE fixtures, see the file comment).
+Agreement without_swaps(const std::vector<float>& p_logits, const std::vector<float>& q_logits, std::int64_t V,
+                        std::int64_t* swaps);
 
 // KL(p || q) per row of logits [rows, V], in double.
 Agreement agreement(const std::vector<float>& p_logits, const std::vector<float>& q_logits, std::int64_t V) {
@@ -74,6 +96,7 @@ Agreement agreement(const std::vector<float>& p_logits, const std::vector<float>
       kl += std::exp(lp) * (lp - lq);
     }
     kl_sum += kl;
+    a.row_kl.push_back(kl);
     agree += pa == qa;
   }
   a.rows = rows;
@@ -82,6 +105,30 @@ Agreement agreement(const std::vector<float>& p_logits, const std::vector<float>
   return a;
 }
 
+Agreement without_swaps(const std::vector<float>& p_logits, const std::vector<float>& q_logits, std::int64_t V,
+                        std::int64_t* swaps) {
+  const Agreement all = agreement(p_logits, q_logits, V);
+  std::vector<float> p, q;
+  *swaps = 0;
+  for (std::int64_t r = 0; r < all.rows; ++r) {
+    if (all.row_kl[static_cast<std::size_t>(r)] > kRoutingSwapKl) {
+      ++*swaps;
+      continue;
+    }
+    p.insert(p.end(), p_logits.begin() + r * V, p_logits.begin() + (r + 1) * V);
+    q.insert(q.end(), q_logits.begin() + r * V, q_logits.begin() + (r + 1) * V);
+  }
+  std::printf("cuda vs cpu %-44s rows %4lld  all rows: max|diff| %.3e  mean KL %.3e; %lld routing swap(s)\n", "",
+              static_cast<long long>(all.rows), all.max_abs, all.mean_kl, static_cast<long long>(*swaps));
+  return agreement(p, q, V);
+}
+
+bool is_moe(const std::string& fixture) { return fixture == "moe_style" || fixture == "all_features"; }
+
+// Checks GPU logits against CPU logits with the bounds above (routing swaps set aside for MoE fixtures).
+void check_logits(const std::string& fixture, const std::string& what, const std::vector<float>& cpu,
+                  const std::vector<float>& gpu, std::int64_t V);
+
 void check_agreement(const std::string& what, const Agreement& a, const Bounds& b = kAccurate) {
   INFO(what);
   std::printf("cuda vs cpu %-44s rows %4lld  max|diff| %.3e  mean KL %.3e  argmax agree %.4f\n", what.c_str(),
@@ -89,6 +136,42 @@ void check_agreement(const std::string& what, const Agreement& a, const Bounds& 
   CHECK(a.max_abs <= b.max_abs);
   CHECK(a.mean_kl <= b.mean_kl);
   CHECK(a.argmax_agree >= b.argmax_agree);
+}
+
+void check_logits(const std::string& fixture, const std::string& what, const std::vector<float>& cpu,
+                  const std::vector<float>& gpu, std::int64_t V) {
+  if (!is_moe(fixture)) return check_agreement(what, agreement(cpu, gpu, V));
+  std::int64_t swaps = 0;
+  const Agreement a = without_swaps(cpu, gpu, V, &swaps);
+  check_agreement(what + " (no swap)", a);
+  INFO(what);
+  CHECK(static_cast<double>(swaps) <= 0.01 * static_cast<double>(a.rows + swaps));
+}
+
+// The fixture's directory, or for the fp32 all_features a copy with every tensor rounded to bf16.
+std::filesystem::path cpu_dir(const std::string& fixture) {
+  if (fixture != "all_features") return gemma4_fixture(fixture);
+  static TempDir tmp("cuda_forward_test");  // written once per test run
+  const std::filesystem::path dir = tmp.path() / "all_features_bf16";
+  if (std::filesystem::exists(dir / "model.safetensors")) return dir;
+  std::filesystem::create_directories(dir);
+  const Checkpoint ck = Checkpoint::open(gemma4_fixture(fixture));
+  SafetensorsWriterOptions o;
+  o.max_shard_bytes = UINT64_MAX;
+  SafetensorsWriter w(dir, o);
+  for (const auto& [name, t] : ck.tensors()) {
+    const TensorView v = ck.view(name);
+    if (v.dtype != DType::kF32) {
+      w.add(v);
+      continue;
+    }
+    std::vector<std::uint16_t> b(static_cast<std::size_t>(v.numel()));
+    for (std::int64_t i = 0; i < v.numel(); ++i) b[static_cast<std::size_t>(i)] = f32_to_bf16(load_as_f32(v, i));
+    w.add(name, DType::kBF16, v.shape, std::as_bytes(std::span<const std::uint16_t>(b)));
+  }
+  w.finish();
+  std::filesystem::copy_file(gemma4_fixture(fixture) / "config.json", dir / "config.json");
+  return dir;
 }
 
 std::vector<TokenId> golden_ids(const std::string& fixture, const std::string& file, const std::string& name) {
@@ -109,21 +192,23 @@ CudaForwardOptions small_steps(std::int64_t batch_tokens,
 
 TEST_CASE("cuda engine: logits agree with the CPU reference on every fixture", "[gpu]") {
   const std::string name = GENERATE("all_features", "e_style", "moe_style", "cond_gen", "e_style_w4a16");
-  auto cpu = CpuForward::open(gemma4_fixture(name));
+  auto cpu = CpuForward::open(cpu_dir(name));
   auto gpu = CudaForward::open(gemma4_fixture(name));
   const std::int64_t V = cpu->config().n_vocab;
-  check_agreement(name + " T=21", agreement(score_one(*cpu, golden_ids(name, "golden.safetensors", "ids")),
-                                            score_one(*gpu, golden_ids(name, "golden.safetensors", "ids")), V));
+  const auto ids21 = golden_ids(name, "golden.safetensors", "ids");
+  check_logits(name, name + " T=21", score_one(*cpu, ids21), score_one(*gpu, ids21), V);
   if (name != "e_style_w4a16") {  // the multi-length goldens exist for the dense fixtures
     for (const char* t : {"ids_T1", "ids_T9", "ids_T40", "ids_T256"}) {
       const auto ids = golden_ids(name, "forward.safetensors", t);
-      check_agreement(name + " " + t, agreement(score_one(*cpu, ids), score_one(*gpu, ids), V));
+      check_logits(name, name + " " + t, score_one(*cpu, ids), score_one(*gpu, ids), V);
     }
   } else {  // the quantized fixture: its max_position_embeddings allows 256 tokens too
     std::vector<TokenId> ids(200);
     for (std::size_t i = 0; i < ids.size(); ++i) ids[i] = static_cast<TokenId>(i == 0 ? 2 : 3 + (i * 37) % 500);
-    check_agreement(name + " T=200", agreement(score_one(*cpu, ids), score_one(*gpu, ids), V));
+    check_logits(name, name + " T=200", score_one(*cpu, ids), score_one(*gpu, ids), V);
   }
+  // The engine says when it rounded a checkpoint's weights to bf16.
+  CHECK(gpu->warnings().empty() == (name != "all_features"));
 }
 
 TEST_CASE("cuda engine: fast precision (bf16 GEMM inputs) stays within bf16's own distance", "[gpu]") {
@@ -192,14 +277,14 @@ TEST_CASE("cuda engine: prefix reuse equals scoring prefix + continuation", "[gp
     CHECK(c.first_position >= 23);
     got[c.sequence].insert(got[c.sequence].end(), c.logits.begin(), c.logits.end());
   });
-  auto cpu = CpuForward::open(gemma4_fixture(name));
-  check_agreement(name + " prefix rows", agreement(score_one(*cpu, prefix), prefix_logits, V));
+  auto cpu = CpuForward::open(cpu_dir(name));
+  check_logits(name, name + " prefix rows", score_one(*cpu, prefix), prefix_logits, V);
   for (std::size_t b = 0; b < conts.size(); ++b) {
     std::vector<TokenId> full = prefix;
     full.insert(full.end(), conts[b].begin(), conts[b].end());
     const auto want = score_one(*cpu, full);
     const std::vector<float> tail(want.end() - static_cast<std::ptrdiff_t>(conts[b].size() * V), want.end());
-    check_agreement(fmt::format("{} continuation {}", name, b), agreement(tail, got[b], V));
+    check_logits(name, fmt::format("{} continuation {}", name, b), tail, got[b], V);
   }
   // A prefix from another engine object is refused.
   auto other = CudaForward::open(gemma4_fixture(name), small_steps(16));
@@ -225,7 +310,7 @@ TEST_CASE("cuda engine: logits on the device equal the host copies", "[gpu]") {
 
 TEST_CASE("cuda engine: activations layer by layer follow the CPU reference", "[gpu]") {
   const std::string name = GENERATE("all_features", "moe_style");
-  auto cpu = CpuForward::open(gemma4_fixture(name));
+  auto cpu = CpuForward::open(cpu_dir(name));
   auto gpu = CudaForward::open(gemma4_fixture(name), small_steps(16));
   const auto ids = golden_ids(name, "forward.safetensors", "ids_T40");
   std::map<std::pair<std::string, int>, std::vector<float>> want, got;
@@ -249,7 +334,8 @@ TEST_CASE("cuda engine: activations layer by layer follow the CPU reference", "[
     for (std::size_t i = 0; i < w.size(); ++i) num += (g[i] - w[i]) * double(g[i] - w[i]), den += double(w[i]) * w[i];
     const double rel = std::sqrt(num / std::max(den, 1e-30));
     std::printf("cuda vs cpu activation %-12s layer %2d  relative L2 %.2e\n", key.first.c_str(), key.second, rel);
-    CHECK(rel < 0.01);  // provisional: fp16 K/V (2^-11) and fp32 accumulation order, a few layers deep
+    // fp16 K/V (2^-11 = 4.9e-4 per element) is the largest rounding left; measured up to 3.2e-3 by layer 3
+    CHECK(rel < 0.01);
   }
 }
 

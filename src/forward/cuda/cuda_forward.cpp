@@ -176,6 +176,12 @@ std::unique_ptr<CudaForward> CudaForward::open(const std::filesystem::path& mode
   plan_and_check(*impl, sizes.bytes, sizes.max_quantized_elements, model_dir.string(), false);
   auto source = cuda::checkpoint_weight_source(*impl->bound);
   impl->w = cuda::load_gpu_weights(impl->config.text, *source);
+  const cuda::RoundedWeights rounded = cuda::rounded_weights(*source);
+  if (rounded.tensors > 0)
+    impl->warnings.push_back(fmt::format(
+        "{}: {} weight tensors stored as {} were rounded to bf16, the CUDA engine's weight format (--device cpu "
+        "keeps them exact)",
+        model_dir.string(), rounded.tensors, rounded.dtypes));
   finish_impl(*impl);
   return std::unique_ptr<CudaForward>(new CudaForward(std::move(impl)));
 }
@@ -196,6 +202,7 @@ CudaForward::~CudaForward() = default;
 
 const Gemma4TextConfig& CudaForward::config() const { return impl_->config.text; }
 std::string CudaForward::device() const { return fmt::format("cuda:{}", impl_->device); }
+std::vector<std::string> CudaForward::warnings() const { return impl_->warnings; }
 const MemoryPlan& CudaForward::plan() const { return impl_->plan; }
 std::string CudaForward::device_name() const { return impl_->device_name; }
 std::uint64_t CudaForward::peak_used_bytes() const { return impl_->peak_used; }

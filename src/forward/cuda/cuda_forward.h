@@ -55,6 +55,7 @@ class CudaForward final : public Forward {
 
   const Gemma4TextConfig& config() const override;
   std::string device() const override;
+  std::vector<std::string> warnings() const override;
 
   using Forward::score;
   void score(std::span<const TokenSpan> batch, const LogitsConsumer& consume,

@@ -76,6 +76,7 @@ struct CudaForward::Impl {
   StepWidths widths;
   std::uint64_t allocated = 0;
   std::uint64_t peak_used = 0;
+  std::vector<std::string> warnings;
 
   // Step buffers, [max_batch_tokens, width] each (widths from memory_plan.h).
   cuda::DeviceBuffer x, gemm_in, gemm_lo, gemm_f32, q, k, v, out1, out2, ple;

@@ -69,6 +69,9 @@ class CheckpointSource final : public WeightSource {
       return out;
     }
     // F32 / F16: round to bf16 on the host, a slab at a time (a 262144 x 2560 table never exists twice).
+    ++rounded_.tensors;
+    const std::string dt(dtype_name(v.dtype));
+    if (rounded_.dtypes.find(dt) == std::string::npos) rounded_.dtypes += (rounded_.dtypes.empty() ? "" : ", ") + dt;
     std::vector<std::uint16_t> slab(static_cast<std::size_t>(std::min(n, kSlabElements)));
     for (std::int64_t first = 0; first < n; first += kSlabElements) {
       const std::int64_t count = std::min(kSlabElements, n - first);
@@ -99,6 +102,9 @@ class CheckpointSource final : public WeightSource {
     if (err != cudaSuccess) throw Error(fmt::format("cudaMemcpy of a weight slab failed: {}", cudaGetErrorString(err)));
   }
   const Gemma4Weights& w_;
+
+ public:
+  RoundedWeights rounded_;
 };
 
 // Loads the weights of one layer or of the model level, by name relative to the prefix.
@@ -163,6 +169,11 @@ void check_fp16_keys(const DeviceBuffer& k_norm, std::int64_t d_head, const std:
 
 std::unique_ptr<WeightSource> checkpoint_weight_source(const Gemma4Weights& weights) {
   return std::make_unique<CheckpointSource>(weights);
+}
+
+RoundedWeights rounded_weights(const WeightSource& source) {
+  const auto* c = dynamic_cast<const CheckpointSource*>(&source);
+  return c != nullptr ? c->rounded_ : RoundedWeights{};
 }
 
 GpuModelWeights load_gpu_weights(const Gemma4TextConfig& c, WeightSource& source) {

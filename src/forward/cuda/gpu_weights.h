@@ -89,6 +89,12 @@ class WeightSource {
 
 // Weights bound from a checkpoint (host mmap -> device; F32/F16 rounded to bf16 on the host, slab by slab).
 std::unique_ptr<WeightSource> checkpoint_weight_source(const Gemma4Weights& weights);
+// How many tensors a checkpoint source had to round to bf16 (stored as F32 or F16), and their dtypes.
+struct RoundedWeights {
+  std::int64_t tensors = 0;
+  std::string dtypes;  // "F32" or "F32, F16"
+};
+RoundedWeights rounded_weights(const WeightSource& source);
 
 // Loads every tensor the config implies.
 GpuModelWeights load_gpu_weights(const Gemma4TextConfig& config, WeightSource& source);

@@ -55,10 +55,13 @@ StepWidths step_widths(const Gemma4TextConfig& c, GemmInputPrecision precision) 
   return w;
 }
 
-std::uint64_t kv_bytes_per_token(const Gemma4TextConfig& c) {
+int kv_element_bytes(GemmInputPrecision precision) { return precision == GemmInputPrecision::kAccurate ? 4 : 2; }
+
+std::uint64_t kv_bytes_per_token(const Gemma4TextConfig& c, GemmInputPrecision precision) {
   std::uint64_t bytes = 0;
   for (const Gemma4LayerConfig& l : c.layers)
-    if (!l.kv_shared) bytes += static_cast<std::uint64_t>(2 * l.n_kv_heads * l.d_head * 2);  // K and V, fp16
+    if (!l.kv_shared)  // K and V
+      bytes += static_cast<std::uint64_t>(2 * l.n_kv_heads * l.d_head * kv_element_bytes(precision));
   return bytes;
 }
 
@@ -92,7 +95,7 @@ MemoryPlan plan_memory(const Gemma4TextConfig& c, std::uint64_t weight_bytes, st
   p.limits = limits;
   p.weights = weight_bytes;
   p.dequant_workspace = dequant_workspace;
-  p.kv_cache = kv_bytes_per_token(c) * static_cast<std::uint64_t>(limits.max_context);
+  p.kv_cache = kv_bytes_per_token(c, limits.precision) * static_cast<std::uint64_t>(limits.max_context);
   p.activations =
       step_widths(c, limits.precision).bytes_per_row() * static_cast<std::uint64_t>(limits.max_batch_tokens);
   // fp32 logits plus the bf16 final-norm rows that feed the head GEMM (accurate: their fp32 staging and low
@@ -109,7 +112,7 @@ void check_plan_fits(const MemoryPlan& plan, const Gemma4TextConfig& c, std::uin
   const std::string head = fmt::format("{} needs {} of GPU memory but {} is free: {}", what,
                                        format_bytes(plan.total()), format_bytes(free_bytes), plan.breakdown());
   const std::uint64_t fixed = plan.weights + plan.dequant_workspace + plan.cublas_workspace;
-  const std::uint64_t minimal = fixed + kv_bytes_per_token(c) * 512 +
+  const std::uint64_t minimal = fixed + kv_bytes_per_token(c, plan.limits.precision) * 512 +
                                 step_widths(c, plan.limits.precision).bytes_per_row() * 128 +
                                 static_cast<std::uint64_t>(c.n_vocab * 4 + c.d_model * 2);
   if (minimal > free_bytes)

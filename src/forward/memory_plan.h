@@ -48,8 +48,10 @@ struct StepWidths {
 };
 StepWidths step_widths(const Gemma4TextConfig& config, GemmInputPrecision precision);
 
-// K and V of every layer that computes its own (KV-shared layers read their source's), fp16.
-std::uint64_t kv_bytes_per_token(const Gemma4TextConfig& config);
+// K and V of every layer that computes its own (KV-shared layers read their source's): fp32 in accurate
+// precision, fp16 in fast (K/V are RMS-normalized before caching, so fp16's range is ample).
+std::uint64_t kv_bytes_per_token(const Gemma4TextConfig& config, GemmInputPrecision precision);
+int kv_element_bytes(GemmInputPrecision precision);  // 4 or 2
 
 struct MemoryPlan {
   std::uint64_t weights = 0;            // as stored on the GPU (bf16 dense, packed quantized, fp32 vectors)

@@ -147,6 +147,16 @@ void scatter_rows_to_f16(const float* src, std::int64_t rows, std::int64_t width
   check_launch("scatter_rows_to_f16");
 }
 
+void scatter_rows_to_f32(const float* src, std::int64_t rows, std::int64_t width, const std::int64_t* dest_row,
+                         float* dst, cudaStream_t stream) {
+  if (rows < 0 || width < 0)
+    throw Error(fmt::format("scatter_rows_to_f32: bad shape rows={} width={}", rows, width));
+  if (rows == 0 || width == 0) return;
+  if (src == nullptr || dest_row == nullptr || dst == nullptr) throw Error("scatter_rows_to_f32: null pointer");
+  scatter_rows_kernel<<<grid_for(rows * width), kThreads, 0, stream>>>(src, rows, width, dest_row, dst);
+  check_launch("scatter_rows_to_f32");
+}
+
 void f32_to_bf16(const float* x, std::int64_t n, __nv_bfloat16* y, cudaStream_t stream) {
   check_count("f32_to_bf16", n);
   if (n == 0) return;

@@ -25,6 +25,9 @@ void split_to_bf16(const float* x, std::int64_t n, __nv_bfloat16* hi, __nv_bfloa
 // dst[dest_row[r] * width + j] = fp16(src[r * width + j]): K/V rows into the fp16 cache (RNE).
 void scatter_rows_to_f16(const float* src, std::int64_t rows, std::int64_t width, const std::int64_t* dest_row,
                          __half* dst, cudaStream_t stream);
+// dst[dest_row[r] * width + j] = src[r * width + j]: K/V rows into the fp32 cache (accurate precision).
+void scatter_rows_to_f32(const float* src, std::int64_t rows, std::int64_t width, const std::int64_t* dest_row,
+                         float* dst, cudaStream_t stream);
 // y[i] = bf16(x[i]) (round to nearest even), n values.
 void f32_to_bf16(const float* x, std::int64_t n, __nv_bfloat16* y, cudaStream_t stream);
 // dst[dest_row[r] * width + j] = bf16(src[r * width + j]): K/V rows into their cache slots.

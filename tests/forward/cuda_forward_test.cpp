@@ -4,24 +4,19 @@
 // logits handed over on the GPU, the activation hook, and the memory plan's refusal.
 //
 // Tolerances. The engine's default "accurate" precision splits every GEMM input into two bf16 halves
-// (x = hi + lo to 2^-17 relative, two GEMMs accumulated in fp32), keeps the residual stream, norms, RoPE,
-// softmax and every GEMM output in fp32, and caches K/V in fp16 (2^-11 relative; K and V are RMS-normalized,
-// so fp16's range is ample). Weights are bf16: the fp32 all_features fixture is rounded once at load (the CPU
-// keeps fp32), the others are stored in bf16. So the logits follow the fp32 CPU pass to fp32-accumulation
-// noise plus the fp16 K/V rounding. The issue's bounds: mean KL(cpu || gpu) <= 1e-4 and >= 99 % equal
-// argmax; the max |diff| bound is set from the measured maxima (printed by every case) with margin.
-//
-// all_features is the one fixture stored in fp32. The engine holds weights in bf16 (and says so when it
-// loads an fp32 checkpoint), so its CPU reference here runs on a copy of that checkpoint with every tensor
-// rounded to bf16 (what the engine holds): the comparison then measures the engine, not the weight rounding
-// (which alone moves all_features' logits by KL ~1e-3).
+// (x = hi + lo to 2^-17 relative, two GEMMs accumulated in fp32) and keeps the residual stream, norms, RoPE,
+// softmax, the K/V cache and every GEMM output in fp32. Weights are bf16: the fp32 all_features fixture is
+// rounded once at load (the engine warns), so its CPU reference here runs on a copy of that checkpoint with
+// the tensors the engine holds in bf16 rounded the same way; the comparison then measures the engine, not the
+// weight rounding (which alone moves all_features' logits by KL ~1e-3). The logits then follow the fp32 CPU
+// pass to fp32-accumulation noise. The issue's bounds: mean KL(cpu || gpu) <= 1e-4 and >= 99 % equal argmax;
+// the max |diff| bound is set from the measured maxima (printed by every case) with margin.
 //
 // MoE fixtures (moe_style, all_features): a token whose top-k experts are nearly tied can have them swapped
-// by any perturbation, here the fp16 K/V rounding (2^-11), and then its logits move by whole units
-// (gemma4-text.md §15 item 16: a discontinuity of the model, not an engine error). Measured: 1 token of 256
-// in moe_style (KL 0.25 there, ~1e-6 elsewhere). For MoE fixtures the bounds apply to the tokens without
-// such a swap, and swaps (per-token KL > 1e-3) must stay under 1 % of the tokens; dense fixtures get no such
-// allowance.
+// by any perturbation, and then its logits move by whole units (gemma4-text.md §15 item 16: a discontinuity
+// of the model, not an engine error). With an fp16 K/V cache (2^-11) this happened to 15 of 256 tokens of
+// moe_style; the fp32 cache of accurate mode is there to avoid it. The check still reports tokens with a
+// per-token KL > 1e-3 separately and allows at most 1 % of them.
 //
 // "fast" precision rounds each GEMM input to bf16 once, as bf16 inference engines do. How far that alone
 // moves the logits was measured independently on the CPU, by rounding the CPU reference's GEMM inputs and
@@ -148,7 +143,8 @@ void check_logits(const std::string& fixture, const std::string& what, const std
   CHECK(static_cast<double>(swaps) <= 0.01 * static_cast<double>(a.rows + swaps));
 }
 
-// The fixture's directory, or for the fp32 all_features a copy with every tensor rounded to bf16.
+// The fixture's directory, or for the fp32 all_features a copy with the tensors the engine holds in bf16
+// rounded to bf16.
 std::filesystem::path cpu_dir(const std::string& fixture) {
   if (fixture != "all_features") return gemma4_fixture(fixture);
   static TempDir tmp("cuda_forward_test");  // written once per test run
@@ -161,7 +157,11 @@ std::filesystem::path cpu_dir(const std::string& fixture) {
   SafetensorsWriter w(dir, o);
   for (const auto& [name, t] : ck.tensors()) {
     const TensorView v = ck.view(name);
-    if (v.dtype != DType::kF32) {
+    // The engine keeps norms, layer scalars and the router in fp32 (exact); everything else becomes bf16.
+    const bool engine_keeps_fp32 = name.find("norm") != std::string::npos ||
+                                   name.find("layer_scalar") != std::string::npos ||
+                                   name.find("router.") != std::string::npos;
+    if (v.dtype != DType::kF32 || engine_keeps_fp32) {
       w.add(v);
       continue;
     }
@@ -334,8 +334,8 @@ TEST_CASE("cuda engine: activations layer by layer follow the CPU reference", "[
     for (std::size_t i = 0; i < w.size(); ++i) num += (g[i] - w[i]) * double(g[i] - w[i]), den += double(w[i]) * w[i];
     const double rel = std::sqrt(num / std::max(den, 1e-30));
     std::printf("cuda vs cpu activation %-12s layer %2d  relative L2 %.2e\n", key.first.c_str(), key.second, rel);
-    // fp16 K/V (2^-11 = 4.9e-4 per element) is the largest rounding left; measured up to 3.2e-3 by layer 3
-    CHECK(rel < 0.01);
+    // fp32 everywhere but the split GEMM inputs (2^-17) and bf16 weights (the same on both sides)
+    CHECK(rel < 1e-3);
   }
 }
 

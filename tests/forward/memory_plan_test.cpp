@@ -19,12 +19,13 @@ Gemma4TextConfig e4b() {
 
 TEST_CASE("memory plan: E4B K/V cache bytes per token, by hand", "[memory_plan]") {
   // Layers 0-23 own K/V (18 KV-shared layers read 22 and 23). Of those, 5, 11, 17, 23 are full attention
-  // (2 kv heads x 512) and 20 are sliding (2 kv heads x 256); K and V, 2 bytes each:
-  //   20 * 2 * (2*256) * 2 + 4 * 2 * (2*512) * 2 = 40960 + 16384 = 57344 bytes per token.
+  // (2 kv heads x 512) and 20 are sliding (2 kv heads x 256); K and V, 2 bytes each in fp16 (fast):
+  //   20 * 2 * (2*256) * 2 + 4 * 2 * (2*512) * 2 = 40960 + 16384 = 57344 bytes per token; fp32 (accurate) twice.
   const Gemma4TextConfig c = e4b();
-  CHECK(kv_bytes_per_token(c) == 57344);
+  CHECK(kv_bytes_per_token(c, GemmInputPrecision::kFast) == 57344);
+  CHECK(kv_bytes_per_token(c, GemmInputPrecision::kAccurate) == 2 * 57344);
   const MemoryPlan p = plan_memory(c, 9'000'000'000, 52'428'800, EngineLimits{}, 32 << 20);
-  CHECK(p.kv_cache == 57344ull * 32768);  // 1.75 GiB at the default 32k context
+  CHECK(p.kv_cache == 2 * 57344ull * 32768);  // 3.5 GiB at the default 32k context, accurate
   // fp32 logits [64, 262144] + the head's input rows: bf16 hi and lo halves and their fp32 staging
   CHECK(p.logits == 64ull * (262144 * 4 + 2560 * (2 + 2 + 4)));
   CHECK(p.total() == p.weights + p.dequant_workspace + p.kv_cache + p.activations + p.logits + p.cublas_workspace);

@@ -1,6 +1,7 @@
 // kernels/ref attention_ref (the oracle of the [gpu] attention tests) against the CPU reference
 // cpu::attention on the same fp16-valued K/V inputs, plus its packing semantics (kv_start, row order,
-// several sequences) and hand-checkable cases.
+// several sequences) and hand-checkable cases; the fp32-cache overload against cpu::attention on fp32 K/V
+// (not fp16-representable) and against the fp16 overload on fp16-representable values.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -65,6 +66,9 @@ cpu::Matrix cpu_attention(const Sequence& s, int n_heads, int n_kv, int d, std::
 // (~1e-5), typically far less (the largest difference seen over all cases below is 2.2e-6); 1e-5 absolute
 // is still ~100x below the effect of one wrongly masked key (probability >= ~1e-3 times |v| ~ 0.5).
 constexpr double kCpuTolerance = 1e-5;
+// The fp32-cache comparison has the same error budget: the reference is double on the same fp32 values,
+// cpu::attention is fp32 (largest difference seen: 3.1e-6), so ~1e-6 is not reachable and 1e-5 is kept.
+constexpr double kCpuTolerance32 = kCpuTolerance;
 
 }  // namespace
 
@@ -150,6 +154,59 @@ TEST_CASE("attention_ref: packed sequences at any kv_start and row order equal c
           std::max(max_diff, std::abs(static_cast<double>(got[r * static_cast<std::size_t>(q_row) + c]) -
                                       expected[ids[r].seq](ids[r].i, c)));
   CHECK(max_diff <= kCpuTolerance);  // same fp32-vs-double argument as above
+}
+
+TEST_CASE("attention_ref (fp32 cache) equals cpu::attention on fp32 K/V", "[kernels_ref]") {
+  const int d = GENERATE(8, 16, 32, 64);
+  const int group = GENERATE(1, 2, 4);
+  const std::int64_t window = GENERATE(0, 1, 5, 32, 1000);
+  const std::int64_t first_position = GENERATE(0, 37);
+  const int n_kv = 2, n_heads = n_kv * group;
+  const std::int64_t n_keys = 100;
+  const std::int64_t kv_cols = static_cast<std::int64_t>(n_kv) * d;
+  Sequence s = random_sequence(n_keys, first_position, n_heads, n_kv, d,
+                               static_cast<std::uint32_t>(d * 1000 + group * 100 + window + first_position + 5));
+  // Full fp32 K/V: each fp16 value plus a perturbation below half an fp16 ulp, so that no value is
+  // fp16-representable (an overload that rounded to fp16 would be caught) and the data stay U(-1, 1)-like.
+  std::mt19937 rng(static_cast<std::uint32_t>(d + group + window));
+  std::uniform_real_distribution<float> tiny(-2e-4f, 2e-4f);
+  std::vector<float> k32(s.k.size()), v32(s.v.size());
+  std::size_t representable = 0;
+  for (std::size_t i = 0; i < k32.size(); ++i) {
+    k32[i] = f16_to_f32(s.k[i]) + tiny(rng);
+    v32[i] = f16_to_f32(s.v[i]) + tiny(rng);
+    representable += f16_to_f32(f32_to_f16(k32[i])) == k32[i];
+  }
+  CHECK(representable < k32.size() / 100);
+  cpu::ThreadPool pool(2);
+  const cpu::ConstMatrixMap q(s.q.data(), s.n_q, static_cast<std::int64_t>(n_heads) * d);
+  cpu::Matrix expected(s.n_q, static_cast<std::int64_t>(n_heads) * d);
+  cpu::attention(q, cpu::ConstMatrixMap(k32.data(), n_keys, kv_cols),
+                 cpu::ConstMatrixMap(v32.data(), n_keys, kv_cols), first_position,
+                 cpu::AttentionShape{n_heads, n_kv, d, window}, expected, pool);
+
+  std::vector<std::int32_t> position(static_cast<std::size_t>(s.n_q));
+  for (std::int64_t i = 0; i < s.n_q; ++i)
+    position[static_cast<std::size_t>(i)] = static_cast<std::int32_t>(first_position + i);
+  const std::vector<std::int64_t> kv_start(position.size(), 0);
+  const std::vector<float> got =
+      cuda::ref::attention_ref(s.q, k32, v32, position, kv_start, n_heads, n_kv, d, window);
+  REQUIRE(got.size() == static_cast<std::size_t>(expected.size()));
+  double max_diff = 0.0;
+  for (std::size_t i = 0; i < got.size(); ++i)
+    max_diff = std::max(max_diff, std::abs(static_cast<double>(got[i]) - expected.data()[i]));
+  INFO("d " << d << " group " << group << " window " << window << " first_position " << first_position
+            << " max diff " << max_diff);
+  CHECK(max_diff <= kCpuTolerance32);
+
+  // On the fp16 values themselves the two overloads are the same computation in double: equal bits.
+  std::vector<float> k16(s.k.size()), v16(s.v.size());
+  for (std::size_t i = 0; i < k16.size(); ++i) {
+    k16[i] = f16_to_f32(s.k[i]);
+    v16[i] = f16_to_f32(s.v[i]);
+  }
+  CHECK(cuda::ref::attention_ref(s.q, k16, v16, position, kv_start, n_heads, n_kv, d, window) ==
+        cuda::ref::attention_ref(s.q, s.k, s.v, position, kv_start, n_heads, n_kv, d, window));
 }
 
 TEST_CASE("attention_ref: hand-checkable cases", "[kernels_ref]") {

@@ -107,7 +107,8 @@ void CudaForward::Impl::init_buffers() {
   v_cache.resize(static_cast<std::size_t>(c.n_layers));
   for (std::size_t i = 0; i < c.layers.size(); ++i) {
     if (c.layers[i].kv_shared) continue;
-    const std::size_t bytes = static_cast<std::size_t>(lim.max_context * kv_width(c.layers[i])) * 2;  // fp16
+    const std::size_t bytes =
+        static_cast<std::size_t>(lim.max_context * kv_width(c.layers[i])) * kv_element_bytes(lim.precision);
     k_cache[i] = DeviceBuffer(bytes, fmt::format("K cache of layer {}", i));
     v_cache[i] = DeviceBuffer(bytes, fmt::format("V cache of layer {}", i));
   }
@@ -249,7 +250,8 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
       for (std::size_t j = g0; j < g1; ++j)
         for (std::size_t i = 0; i < c.layers.size(); ++i) {
           if (c.layers[i].kv_shared) continue;
-          const std::size_t row_bytes = static_cast<std::size_t>(kv_width(c.layers[i])) * 2;
+          const std::size_t row_bytes =
+              static_cast<std::size_t>(kv_width(c.layers[i]) * kv_element_bytes(lim.precision));
           const std::size_t offset = static_cast<std::size_t>(jobs[j].slot) * row_bytes;
           const std::size_t bytes = static_cast<std::size_t>(prefix->n_tokens()) * row_bytes;
           QG_CUDA_CHECK(cudaMemcpyAsync(e.k_cache[i].as<std::byte>() + offset, prefix->k[i].get(), bytes,
@@ -370,7 +372,8 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
       keep->v.resize(c.layers.size());
       for (std::size_t i = 0; i < c.layers.size(); ++i) {
         if (c.layers[i].kv_shared) continue;
-        const std::size_t row_bytes = static_cast<std::size_t>(kv_width(c.layers[i])) * 2;
+        const std::size_t row_bytes =
+              static_cast<std::size_t>(kv_width(c.layers[i]) * kv_element_bytes(lim.precision));
         const std::size_t bytes = static_cast<std::size_t>(keep->n_tokens()) * row_bytes;
         const std::size_t offset = static_cast<std::size_t>(jobs[0].slot) * row_bytes;
         keep->k[i] = DeviceBuffer(bytes, fmt::format("prefix K of layer {}", i));

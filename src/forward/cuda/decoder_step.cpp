@@ -128,15 +128,27 @@ struct Step {
       apply_rope(k, m, nkv, D, pos, inv_freq, s);
       rms_norm_in_place(v, nullptr, m * nkv, D, eps, s);  // v_norm has no weight; V is never roped
       const auto* dest = e.kv_dest.as<std::int64_t>();
-      scatter_rows_to_f16(k, m, nkv * D, dest, e.k_cache[static_cast<std::size_t>(i)].as<__half>(), s);
-      scatter_rows_to_f16(v, m, nkv * D, dest, e.v_cache[static_cast<std::size_t>(i)].as<__half>(), s);
+      DeviceBuffer& kc = e.k_cache[static_cast<std::size_t>(i)];
+      DeviceBuffer& vc = e.v_cache[static_cast<std::size_t>(i)];
+      if (e.accurate()) {
+        scatter_rows_to_f32(k, m, nkv * D, dest, kc.as<float>(), s);
+        scatter_rows_to_f32(v, m, nkv * D, dest, vc.as<float>(), s);
+      } else {
+        scatter_rows_to_f16(k, m, nkv * D, dest, kc.as<__half>(), s);
+        scatter_rows_to_f16(v, m, nkv * D, dest, vc.as<__half>(), s);
+      }
     }
     // KV-shared layers read their source layer's cache, written earlier in this same step.
     const auto src = static_cast<std::size_t>(l.kv_source);
     AttentionParams p;
     p.q = q;
-    p.k = e.k_cache[src].as<__half>();
-    p.v = e.v_cache[src].as<__half>();
+    if (e.accurate()) {
+      p.k_f32 = e.k_cache[src].as<float>();
+      p.v_f32 = e.v_cache[src].as<float>();
+    } else {
+      p.k = e.k_cache[src].as<__half>();
+      p.v = e.v_cache[src].as<__half>();
+    }
     p.position = pos;
     p.kv_start = e.kv_start.as<std::int64_t>();
     p.rows = m;

@@ -86,7 +86,8 @@ struct CudaForward::Impl {
   cuda::DeviceBuffer head_lo, head_f32;                   // accurate precision: bf16 / fp32 [logits_rows, H]
   cuda::DeviceBuffer dequant;                             // bf16 [largest quantized out * in]
   cuda::DeviceBuffer hook_tmp;                            // fp32, allocated on first use of the hook
-  std::vector<cuda::DeviceBuffer> k_cache, v_cache;       // per layer that owns K/V: [max_context, n_kv * d] fp16
+  std::vector<cuda::DeviceBuffer> k_cache, v_cache;       // per layer that owns K/V: [max_context, n_kv * d],
+                                                          // fp32 (accurate) or fp16 (fast)
   cuda::DeviceBuffer inv_freq_sliding, inv_freq_full;
   cuda::PinnedBuffer meta_host, logits_host;
 

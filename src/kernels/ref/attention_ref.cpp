@@ -9,11 +9,17 @@
 
 namespace qg::cuda::ref {
 
-std::vector<float> attention_ref(const std::vector<float>& q, const std::vector<std::uint16_t>& k,
-                                 const std::vector<std::uint16_t>& v,
-                                 const std::vector<std::int32_t>& position,
-                                 const std::vector<std::int64_t>& kv_start, int n_heads, int n_kv_heads,
-                                 int d, std::int64_t window) {
+namespace {
+
+inline double widen(std::uint16_t f16_bits) { return f16_to_f32(f16_bits); }
+inline double widen(float x) { return x; }
+
+// KV: std::uint16_t (fp16 bits) or float; both widen exactly to double.
+template <typename KV>
+std::vector<float> attention_ref_impl(const std::vector<float>& q, const std::vector<KV>& k,
+                                      const std::vector<KV>& v, const std::vector<std::int32_t>& position,
+                                      const std::vector<std::int64_t>& kv_start, int n_heads, int n_kv_heads,
+                                      int d, std::int64_t window) {
   QG_CHECK(n_kv_heads > 0 && n_heads > 0 && n_heads % n_kv_heads == 0 && d > 0,
            "attention_ref: {} heads, {} kv heads, d {}", n_heads, n_kv_heads, d);
   const std::size_t rows = position.size();
@@ -44,9 +50,9 @@ std::vector<float> attention_ref(const std::vector<float>& q, const std::vector<
       // Pass 1: scores (scale 1.0) and their max.
       double max_score = -INFINITY;
       for (std::int64_t j = lo; j <= p; ++j) {
-        const std::uint16_t* kj = &k[cache_index(j)];
+        const KV* kj = &k[cache_index(j)];
         double s = 0.0;
-        for (int c = 0; c < d; ++c) s += static_cast<double>(qh[c]) * f16_to_f32(kj[c]);
+        for (int c = 0; c < d; ++c) s += static_cast<double>(qh[c]) * widen(kj[c]);
         scores[static_cast<std::size_t>(j - lo)] = s;
         max_score = std::max(max_score, s);
       }
@@ -55,15 +61,32 @@ std::vector<float> attention_ref(const std::vector<float>& q, const std::vector<
       for (double& s : scores) sum += (s = std::exp(s - max_score));
       std::fill(acc.begin(), acc.end(), 0.0);
       for (std::int64_t j = lo; j <= p; ++j) {
-        const std::uint16_t* vj = &v[cache_index(j)];
+        const KV* vj = &v[cache_index(j)];
         const double prob = scores[static_cast<std::size_t>(j - lo)] / sum;
-        for (int c = 0; c < d; ++c) acc[static_cast<std::size_t>(c)] += prob * f16_to_f32(vj[c]);
+        for (int c = 0; c < d; ++c) acc[static_cast<std::size_t>(c)] += prob * widen(vj[c]);
       }
       float* oh = &out[r * q_stride + static_cast<std::size_t>(h) * d];
       for (int c = 0; c < d; ++c) oh[c] = static_cast<float>(acc[static_cast<std::size_t>(c)]);
     }
   }
   return out;
+}
+
+}  // namespace
+
+std::vector<float> attention_ref(const std::vector<float>& q, const std::vector<std::uint16_t>& k,
+                                 const std::vector<std::uint16_t>& v,
+                                 const std::vector<std::int32_t>& position,
+                                 const std::vector<std::int64_t>& kv_start, int n_heads, int n_kv_heads,
+                                 int d, std::int64_t window) {
+  return attention_ref_impl(q, k, v, position, kv_start, n_heads, n_kv_heads, d, window);
+}
+
+std::vector<float> attention_ref(const std::vector<float>& q, const std::vector<float>& k,
+                                 const std::vector<float>& v, const std::vector<std::int32_t>& position,
+                                 const std::vector<std::int64_t>& kv_start, int n_heads, int n_kv_heads,
+                                 int d, std::int64_t window) {
+  return attention_ref_impl(q, k, v, position, kv_start, n_heads, n_kv_heads, d, window);
 }
 
 }  // namespace qg::cuda::ref

@@ -18,4 +18,12 @@ std::vector<float> attention_ref(const std::vector<float>& q, const std::vector<
                                  const std::vector<std::int64_t>& kv_start, int n_heads, int n_kv_heads,
                                  int d, std::int64_t window);
 
+// The same over an fp32 cache (the kernel's k_f32 / v_f32, accurate mode): k, v [cache_rows, n_kv_heads, d]
+// fp32, widened exactly to double like the fp16 values above. On fp16-representable values it returns
+// exactly what the fp16 overload returns.
+std::vector<float> attention_ref(const std::vector<float>& q, const std::vector<float>& k,
+                                 const std::vector<float>& v, const std::vector<std::int32_t>& position,
+                                 const std::vector<std::int64_t>& kv_start, int n_heads, int n_kv_heads,
+                                 int d, std::int64_t window);
+
 }  // namespace qg::cuda::ref

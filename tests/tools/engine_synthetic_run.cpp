@@ -3,7 +3,7 @@
 // reports the memory plan, peak device memory and time. Issue 6's memory check (E4B W4A16 at 1 x 32768 under
 // 16 GB) is this program's output; it is a measurement tool, not a test.
 //
-// Usage: qg_engine_synthetic CONFIG.json [bf16|w4a16] [N_TOKENS=32768] [MAX_BATCH_TOKENS=2048]
+// Usage: qg_engine_synthetic CONFIG.json [bf16|w4a16] [N_TOKENS=32768] [MAX_BATCH_TOKENS=2048] [accurate|fast]
 #include <cuda_runtime.h>
 #include <fmt/format.h>
 
@@ -19,7 +19,8 @@ using namespace qg;
 
 int main(int argc, char** argv) {
   if (argc < 2) {
-    std::fprintf(stderr, "usage: %s CONFIG.json [bf16|w4a16] [N_TOKENS=32768] [MAX_BATCH_TOKENS=2048]\n", argv[0]);
+    std::fprintf(stderr, "usage: %s CONFIG.json [bf16|w4a16] [N_TOKENS=32768] [MAX_BATCH_TOKENS=2048] [accurate|fast]\n",
+                 argv[0]);
     return 2;
   }
   try {
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
     CudaForwardOptions options;
     options.limits.max_context = n;
     options.limits.max_batch_tokens = batch;
+    options.limits.precision = parse_precision(argc > 5 ? argv[5] : "accurate");
     std::size_t free0 = 0, total = 0;
     cudaSetDevice(0);
     cudaFree(nullptr);  // create the context so its own memory is not counted as ours
@@ -49,8 +51,9 @@ int main(int argc, char** argv) {
     const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     const double gib = 1024.0 * 1024 * 1024;
     std::printf("device: %s\n", engine->device_name().c_str());
-    std::printf("model: %s, %s synthetic weights, 1 x %lld tokens, %lld tokens per step\n", argv[1], mode.c_str(),
-                static_cast<long long>(n), static_cast<long long>(batch));
+    std::printf("model: %s, %s synthetic weights, 1 x %lld tokens, %lld tokens per step, %s precision\n", argv[1],
+                mode.c_str(), static_cast<long long>(n), static_cast<long long>(batch),
+                std::string(precision_name(options.limits.precision)).c_str());
     std::printf("plan: %s\n", engine->plan().breakdown().c_str());
     std::printf("weights on GPU: %.2f GiB (load %.1f s)\n", static_cast<double>(engine->plan().weights) / gib, load_s);
     std::printf("peak device memory in use: %.2f GiB of %.2f GiB (CUDA context excluded: %.2f GiB)\n",

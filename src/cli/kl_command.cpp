@@ -108,7 +108,8 @@ CommandRunner register_kl(CLI::App& app) {
       };
     g_interrupted = 0;
     auto previous = std::signal(SIGINT, on_sigint);
-    KlRun run = run_kl(*ref, *cand, plan, options);
+    const auto comparer = open_kl_comparer(*ref, *cand);
+    KlRun run = run_kl(*ref, *cand, plan, options, comparer.get());
     std::signal(SIGINT, previous);
 
     KlReportInput in{.summary = metrics::summarize_kl(

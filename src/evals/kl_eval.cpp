@@ -182,16 +182,60 @@ void check_kl_pair(const Gemma4TextConfig& ref, const Gemma4TextConfig& cand, co
                 {.hint = "compare a quantized checkpoint with the checkpoint it was made from"});
 }
 
-KlRun run_kl(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options) {
+namespace {
+class HostComparer final : public KlRowComparer {
+ public:
+  bool logits_on_device() const override { return false; }
+  void begin_chunk(std::int64_t n_scored, std::int64_t n_vocab) override {
+    n_vocab_ = n_vocab;
+    rows_.resize(static_cast<std::size_t>(n_scored * n_vocab));
+  }
+  void keep_reference(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::int64_t n) override {
+    const auto src = lc.logits.subspan(static_cast<std::size_t>(r0 * n_vocab_), static_cast<std::size_t>(n * n_vocab_));
+    std::copy(src.begin(), src.end(), rows_.begin() + row * n_vocab_);
+  }
+  void compare(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::span<const TokenId> next,
+               std::vector<metrics::TokenKl>& out) override {
+    out.resize(next.size());
+    for (std::size_t i = 0; i < next.size(); ++i) {
+      const auto k = static_cast<std::int64_t>(i);
+      out[i] = metrics::token_kl_ref(std::span<const float>(rows_).subspan(static_cast<std::size_t>((row + k) * n_vocab_),
+                                                                           static_cast<std::size_t>(n_vocab_)),
+                                     lc.row(r0 + k), next[i]);
+    }
+  }
+
+ private:
+  std::int64_t n_vocab_ = 0;
+  std::vector<float> rows_;  // one chunk's scored reference rows
+};
+}  // namespace
+
+std::unique_ptr<KlRowComparer> host_kl_comparer() { return std::make_unique<HostComparer>(); }
+
+KlRun run_kl(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options,
+             KlRowComparer* comparer) {
   check_kl_pair(ref.config(), cand.config(), "model", "model");
+  std::unique_ptr<KlRowComparer> host;
+  if (comparer == nullptr) comparer = (host = host_kl_comparer()).get();
   const std::int64_t n_vocab = ref.config().n_vocab;
   const std::int64_t first = plan.first_scored_row, n_scored = plan.scored_per_chunk;
   KlRun run;
   run.progress.n_chunks = static_cast<std::int64_t>(plan.chunks.size());
-  std::vector<float> ref_rows(static_cast<std::size_t>(n_scored * n_vocab));  // one chunk's scored rows
-  const ScoreOptions score_options{.chunk_rows = options.chunk_rows, .first_logit_row = first};
+  const ScoreOptions score_options{.chunk_rows = options.chunk_rows,
+                                   .first_logit_row = first,
+                                   .logits_on_device = comparer->logits_on_device()};
+  // The scored rows [r0, r0 + n) of a logits chunk, and their index in the chunk's scored rows.
+  auto scored = [&](const LogitsChunk& lc, std::int64_t* r0, std::int64_t* row) {
+    const std::int64_t lo = std::max<std::int64_t>(first, lc.first_position);
+    const std::int64_t hi = std::min<std::int64_t>(first + n_scored, lc.first_position + lc.n_rows);
+    *r0 = lo - lc.first_position;
+    *row = lo - first;
+    return std::max<std::int64_t>(0, hi - lo);  // the last row predicts nothing
+  };
   const auto t0 = std::chrono::steady_clock::now();
   double metric_seconds = 0;
+  std::vector<metrics::TokenKl> results;
   for (std::size_t ci = 0; ci < plan.chunks.size(); ++ci) {
     if (options.should_stop && options.should_stop()) {
       run.partial = true;
@@ -200,32 +244,32 @@ KlRun run_kl(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOp
     const auto& chunk = plan.chunks[ci];
     const std::string what = fmt::format("chunk {}", ci);
     check_tokens(ref.config(), chunk, 0, what);
+    comparer->begin_chunk(n_scored, n_vocab);
     ref.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
-      for (std::int64_t r = 0; r < lc.n_rows; ++r) {
-        const std::int64_t row = lc.first_position + r - first;
-        if (row < 0 || row >= n_scored) continue;  // the last row predicts nothing
-        const auto src = lc.row(r);
-        std::copy(src.begin(), src.end(), ref_rows.begin() + row * n_vocab);
-      }
+      std::int64_t r0 = 0, row = 0;
+      const std::int64_t n = scored(lc, &r0, &row);
+      if (n > 0) comparer->keep_reference(lc, r0, row, n);
     }, score_options);
     metrics::KlAccumulator chunk_acc;
     cand.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
       const auto m0 = std::chrono::steady_clock::now();
-      for (std::int64_t r = 0; r < lc.n_rows; ++r) {
-        const std::int64_t pos = lc.first_position + r, row = pos - first;
-        if (row < 0 || row >= n_scored) continue;
-        const TokenId next = chunk[static_cast<std::size_t>(pos + 1)];
-        const auto t = metrics::token_kl_ref(
-            std::span<const float>(ref_rows).subspan(static_cast<std::size_t>(row * n_vocab),
-                                                     static_cast<std::size_t>(n_vocab)),
-            lc.row(r), next);
+      std::int64_t r0 = 0, row = 0;
+      const std::int64_t n = scored(lc, &r0, &row);
+      if (n == 0) return;
+      const std::int64_t pos0 = first + row;
+      comparer->compare(lc, r0, row, TokenSpan(chunk).subspan(static_cast<std::size_t>(pos0 + 1), static_cast<std::size_t>(n)),
+                        results);
+      for (std::int64_t i = 0; i < n; ++i) {
+        const metrics::TokenKl& t = results[static_cast<std::size_t>(i)];
+        const std::int64_t pos = pos0 + i;
         if (!std::isfinite(t.kl) || !std::isfinite(t.kl_reverse) || !std::isfinite(t.nll_ref) ||
             !std::isfinite(t.nll_cand))
           throw Error(fmt::format("{}, row {}: non-finite KL/NLL (KL {}, NLL ref {}, NLL cand {}): a model "
                                   "produced inf/NaN logits",
                                   what, pos, t.kl, t.nll_ref, t.nll_cand));
         chunk_acc.add(t);
-        if (options.on_token) options.on_token(static_cast<std::int64_t>(ci), pos, next, t);
+        if (options.on_token)
+          options.on_token(static_cast<std::int64_t>(ci), pos, chunk[static_cast<std::size_t>(pos + 1)], t);
       }
       metric_seconds += seconds_since(m0);
     }, score_options);

@@ -6,6 +6,7 @@
 #include <cstdint>
 #include <filesystem>
 #include <functional>
+#include <memory>
 #include <span>
 #include <string>
 #include <vector>
@@ -95,8 +96,26 @@ struct KlRun {
   bool partial = false;  // stopped by should_stop before the last chunk
 };
 
+// Where run_kl compares the two models' rows: on the host (metrics::token_kl_ref over host copies of the
+// logits), or on the GPU where the engines leave them (evals/kl_device_comparer.h, chosen by
+// open_kl_comparer in forward/open_forward.h). A comparer holds one chunk's reference rows.
+class KlRowComparer {
+ public:
+  virtual ~KlRowComparer() = default;
+  virtual bool logits_on_device() const = 0;  // ask the engines for device logits
+  virtual void begin_chunk(std::int64_t n_scored, std::int64_t n_vocab) = 0;
+  // Keeps reference rows [row, row + n) of the chunk's scored rows: rows [r0, r0 + n) of `lc`.
+  virtual void keep_reference(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::int64_t n) = 0;
+  // Compares candidate rows [r0, r0 + n) of `lc` with kept reference rows [row, row + n); next[i] is the true
+  // next token of row row + i. Fills out[0..n).
+  virtual void compare(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::span<const TokenId> next,
+                       std::vector<metrics::TokenKl>& out) = 0;
+};
+std::unique_ptr<KlRowComparer> host_kl_comparer();
+
 // Runs both models over every chunk of `plan`. Throws qg::Error for non-finite results (naming the
-// chunk and row) and for ids outside the models' vocab.
-KlRun run_kl(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options = {});
+// chunk and row) and for ids outside the models' vocab. `comparer` defaults to the host comparer.
+KlRun run_kl(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options = {},
+             KlRowComparer* comparer = nullptr);
 
 }  // namespace qg

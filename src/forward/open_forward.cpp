@@ -7,7 +7,9 @@
 
 #include "common/error.h"
 #include "forward/cpu/cpu_forward.h"
+#include "evals/kl_eval.h"
 #ifdef QG_HAVE_CUDA
+#include "evals/kl_device_comparer.h"
 #include "forward/cuda/cuda_forward.h"
 #endif
 
@@ -48,6 +50,13 @@ std::unique_ptr<Forward> open_forward(const std::filesystem::path& model_dir, co
   throw Error(fmt::format("--device {}: this quantgate was built without CUDA", options.device),
               {.hint = "rebuild where nvcc is installed (scripts/setup.sh), or use --device cpu"});
 #endif
+}
+
+std::unique_ptr<KlRowComparer> open_kl_comparer(const Forward& ref, const Forward& cand) {
+#ifdef QG_HAVE_CUDA
+  if (ref.device().rfind("cuda", 0) == 0 && ref.device() == cand.device()) return device_kl_comparer();
+#endif
+  return host_kl_comparer();
 }
 
 }  // namespace qg

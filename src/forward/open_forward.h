@@ -29,4 +29,9 @@ std::unique_ptr<Forward> open_forward(const std::filesystem::path& model_dir, co
 
 bool cuda_engine_built();
 
+class KlRowComparer;
+// The KL comparer for this pair of engines: on the GPU when both run on the same CUDA device (no logits copied
+// to the host), else on the host.
+std::unique_ptr<KlRowComparer> open_kl_comparer(const Forward& ref, const Forward& cand);
+
 }  // namespace qg

@@ -2,6 +2,9 @@
 // candidate against its reference (issue 7). Thin: flags -> evals/kl_eval -> metrics -> report/kl_report.
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <algorithm>
 #include <csignal>
 #include <fstream>
 #include <iostream>
@@ -76,6 +79,8 @@ CommandRunner register_kl(CLI::App& app) {
     a->ctx_given = ctx->count() > 0;
     a->validate();
     const KlChunking chunking = a->chunking();
+    // Before any model is loaded: both must read the corpus's ids the same way.
+    if (const std::string note = check_same_tokenizer(a->ref, a->cand); !note.empty()) std::cerr << note << "\n";
     ForwardOptions engine = a->engine.forward;
     if (a->engine.max_context->count() == 0) engine.limits.max_context = chunking.ctx;  // one chunk in flight
     auto ref = open_forward(a->ref, engine);
@@ -96,10 +101,18 @@ CommandRunner register_kl(CLI::App& app) {
       dump << kl_token_csv_header();
     }
     KlRunOptions options{.chunk_rows = a->chunk_rows};
-    options.on_chunk = [](const KlProgress& p) {
+    // A terminal gets one progress line rewritten in place (with a bar); a log file gets a line per chunk.
+    const bool tty = isatty(fileno(stderr)) != 0;
+    options.on_chunk = [tty](const KlProgress& p) {
       const double eta = p.seconds / static_cast<double>(p.chunks_done) * static_cast<double>(p.n_chunks - p.chunks_done);
-      std::cerr << fmt::format("kl: chunk {}/{}, {} tokens, {:.1f} s, ETA {:.0f} s\n", p.chunks_done, p.n_chunks,
-                               p.tokens_scored, p.seconds, eta);
+      const double tok_s = p.seconds > 0 ? static_cast<double>(p.tokens_scored) / p.seconds : 0.0;
+      const int filled = static_cast<int>(30 * p.chunks_done / std::max<std::int64_t>(1, p.n_chunks));
+      const std::string bar = tty ? "[" + std::string(static_cast<std::size_t>(filled), '#') +
+                                        std::string(static_cast<std::size_t>(30 - filled), '.') + "] "
+                                  : "";
+      std::cerr << fmt::format("{}kl: {}chunk {}/{}, {} tokens, {:.0f} tokens/s, {:.1f} s, ETA {:.0f} s{}",
+                               tty ? "\r" : "", bar, p.chunks_done, p.n_chunks, p.tokens_scored, tok_s, p.seconds, eta,
+                               tty && p.chunks_done < p.n_chunks ? "" : "\n");
     };
     options.should_stop = [] { return g_interrupted != 0; };
     if (dump.is_open())

@@ -232,3 +232,23 @@ TEST_CASE("kl driver: text through a 512-id byte-level tokenizer, and stopping e
   CHECK(run.progress.chunks_done == 1);
   CHECK(run.acc.count() == 15);
 }
+
+TEST_CASE("kl: the candidate's tokenizer must be the reference's", "[kl]") {
+  test::TempDir tmp("kl_tokenizer");
+  const auto ref = tmp.path() / "ref", cand = tmp.path() / "cand";
+  std::filesystem::create_directories(ref);
+  std::filesystem::create_directories(cand);
+  auto write = [](const std::filesystem::path& p, const std::string& text) { std::ofstream(p) << text; };
+  CHECK(check_same_tokenizer(ref, cand).find("tokenizer check skipped") != std::string::npos);
+  write(ref / "tokenizer.json", R"({"model": {"vocab": {"a": 0, "b": 1}}, "added_tokens": []})");
+  write(cand / "tokenizer.json", "{ \"added_tokens\": [],\n  \"model\": {\"vocab\": {\"a\": 0, \"b\": 1}} }");
+  CHECK(check_same_tokenizer(ref, cand).empty());  // same content, other formatting and key order
+  write(cand / "tokenizer.json", R"({"model": {"vocab": {"a": 1, "b": 0}}, "added_tokens": []})");
+  try {
+    check_same_tokenizer(ref, cand);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.message().find("tokenizer differs") != std::string::npos);
+    CHECK(e.message().find((cand / "tokenizer.json").string()) != std::string::npos);
+  }
+}

@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "evals/kl_eval.h"
+#include "evals/same_tokenizer.h"
 #include "cli/engine_options.h"
 #include "report/checkpoint_identity.h"
 #include "report/kl_report.h"

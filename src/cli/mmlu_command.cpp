@@ -17,6 +17,7 @@
 #include "evals/mmlu_eval.h"
 #include "evals/mmlu_prompts.h"
 #include "cli/engine_options.h"
+#include "evals/same_tokenizer.h"
 #include "report/mmlu_report.h"
 #include "report/provenance.h"
 #include "text/tokenizer.h"
@@ -100,6 +101,9 @@ CommandRunner register_mmlu(CLI::App& app) {
   return [a](const std::vector<std::string>& argv) {
     (void)parse_device(a->engine.forward.device);
     if (a->multiturn && !a->chat) throw Error("--fewshot-as-multiturn needs --chat");
+    // The prompts are tokenized once, with --model's tokenizer, for both models.
+    if (!a->ref.empty())
+      if (const std::string note = check_same_tokenizer(a->ref, a->model); !note.empty()) std::cerr << note << "\n";
     const auto data = evals::load_mmlu(a->data, split_commas(a->subjects), a->limit);
     const auto tokenizer = text::Tokenizer::load(a->tokenizer.empty() ? a->model : a->tokenizer);
     evals::MmluTokenization tok_info;

@@ -70,12 +70,6 @@ struct KlChunkPlan {
 // one chunk (the message gives both counts and the --ctx that would fit), for ctx < 2 or a bad score_from.
 KlChunkPlan plan_kl_chunks(std::span<const TokenId> corpus, TokenId bos, const KlChunking& chunking);
 
-// Throws qg::Error naming both files when both checkpoint directories hold a tokenizer.json and the two
-// differ in content (parsed JSON, so formatting does not matter): the corpus is tokenized once and both
-// models must read the same ids the same way. Returns a note when the check could not be made (a directory
-// without tokenizer.json), else an empty string.
-std::string check_same_tokenizer(const std::filesystem::path& ref_dir, const std::filesystem::path& cand_dir);
-
 // Throws qg::Error naming both directories when the models' vocabularies differ (KL needs the same ids).
 void check_kl_pair(const Gemma4TextConfig& ref, const Gemma4TextConfig& cand, const std::string& ref_name,
                    const std::string& cand_name);

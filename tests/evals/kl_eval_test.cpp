@@ -2,6 +2,7 @@
 // (e_style vs itself: exactly 0; e_style vs its W4A16 quantization: equal to a brute-force computation
 // from CpuForward's full logits, written here independently of metrics/kl.cpp).
 #include "evals/kl_eval.h"
+#include "evals/same_tokenizer.h"
 
 #include <cmath>
 #include <fstream>

@@ -3,6 +3,9 @@
 // Exit 0: done (and recovery >= --min-recovery when --ref is given), 1: recovery below it, 2: error.
 #include <fmt/format.h>
 
+#include <csignal>
+#include <span>
+
 #include <chrono>
 #include <cmath>
 #include <fstream>
@@ -54,12 +57,16 @@ void write_text(const std::string& path, const std::string& text) {
   if (!out || !(out << text)) throw Error("cannot write the file", {.file = path});
 }
 
-report::MmluModelRun run_model(const std::string& dir, const std::vector<evals::MmluRequest>& requests,
+volatile std::sig_atomic_t g_interrupted = 0;  // Ctrl-C: stop after the current subject, report what is done
+extern "C" void on_mmlu_sigint(int) { g_interrupted = 1; }
+
+report::MmluModelRun run_model(const std::string& dir, std::span<const evals::MmluRequest> requests,
                                const std::map<std::string, std::string>& groups, const MmluArgs& a, const char* label) {
   auto forward = open_forward(dir, a.engine.forward);
   evals::MmluEvalOptions opt;
   opt.max_len = a.max_len;
   opt.batch_size = a.batch;
+  opt.should_stop = [] { return g_interrupted != 0; };
   const bool tty = isatty(fileno(stderr));
   const auto t0 = std::chrono::steady_clock::now();
   opt.progress = [&](std::size_t done, std::size_t total) {
@@ -128,10 +135,22 @@ CommandRunner register_mmlu(CLI::App& app) {
     report::MmluResults res;
     res.settings = {a->shots, a->chat, a->multiturn, tok_info.bos_rule, tokenizer.json_path().string(), a->data,
                     split_commas(a->subjects), a->limit, a->min_recovery};
+    g_interrupted = 0;
+    auto previous = std::signal(SIGINT, on_mmlu_sigint);
     res.cand = run_model(a->model, requests, groups, *a, "candidate");
-    if (!a->ref.empty()) {
-      res.ref = run_model(a->ref, requests, groups, *a, "reference");
-      const std::size_t n = requests.size();
+    // Interrupted: the reference scores the same (finished) questions, so recovery still pairs them.
+    const std::size_t n = res.cand.scores.size();
+    res.partial = n < requests.size();
+    res.questions_selected = requests.size();
+    if (!a->ref.empty() && n > 0 && !g_interrupted) {
+      res.ref = run_model(a->ref, std::span<const evals::MmluRequest>(requests).first(n), groups, *a, "reference");
+      if (res.ref->scores.size() < n) {  // interrupted during the reference: keep the common questions
+        res.partial = true;
+        res.ref.reset();
+      }
+    }
+    std::signal(SIGINT, previous);
+    if (res.ref) {
       std::unique_ptr<bool[]> rb(new bool[n]), cb(new bool[n]);
       for (std::size_t i = 0; i < n; ++i) rb[i] = res.ref->scores[i].correct, cb[i] = res.cand.scores[i].correct;
       res.recovery = metrics::mmlu_recovery({rb.get(), n}, {cb.get(), n}, a->bootstrap, a->seed);
@@ -148,6 +167,7 @@ CommandRunner register_mmlu(CLI::App& app) {
       write_text(a->json, j.dump(2) + "\n");
     }
     std::cout << report::mmlu_results_text(res);
+    if (res.partial) throw Error("interrupted: the result above is partial (not every subject was scored)");
     return res.pass ? 0 : 1;
   };
 }

@@ -60,6 +60,10 @@ std::vector<metrics::MmluQuestionScore> run_mmlu(Forward& forward, std::span<con
     if (v.empty()) order.push_back(requests[q].subject);
     v.push_back(q);
   }
+  // Subjects must be contiguous, so that the subjects done so far are a prefix of `requests`.
+  for (std::size_t q = 1; q < requests.size(); ++q)
+    if (requests[q].subject != requests[q - 1].subject && by_subject[requests[q].subject].front() != q)
+      throw Error(fmt::format("MMLU requests of subject {} are not contiguous", requests[q].subject));
   std::size_t done = 0;
   const std::size_t batch_size = options.batch_invariant ? 1 : std::max<std::size_t>(1, options.batch_size);
 
@@ -101,6 +105,10 @@ std::vector<metrics::MmluQuestionScore> run_mmlu(Forward& forward, std::span<con
   };
 
   for (const auto& subject : order) {
+    if (options.should_stop && options.should_stop()) {
+      scores.resize(done);  // the finished subjects: a prefix of the requests
+      break;
+    }
     const auto& qs = by_subject[subject];
     // The common token prefix of the subject's (untruncated) contexts, leaving >= 1 context token per question.
     std::vector<std::size_t> fits;    // questions whose every choice needs no truncation
@@ -170,6 +178,7 @@ std::vector<metrics::MmluQuestionScore> run_mmlu(Forward& forward, std::span<con
     done += qs.size();
     if (options.progress) options.progress(done, requests.size());
   }
+  stats.questions = scores.size();  // fewer when stopped early
   stats.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   if (stats_out) *stats_out = stats;
   return scores;

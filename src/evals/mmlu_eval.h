@@ -28,6 +28,8 @@ struct MmluEvalOptions {
   bool batch_invariant = true;
   // Called after each batch with (questions done, total); may throw to stop.
   std::function<void(std::size_t, std::size_t)> progress;
+  // Polled between subjects: true ends the run early with the subjects done so far (Ctrl-C in the CLI).
+  std::function<bool()> should_stop;
 };
 
 struct MmluEvalStats {
@@ -42,7 +44,9 @@ struct MmluEvalStats {
   double seconds = 0;
 };
 
-// Scores in the order of `requests`.
+// Scores in the order of `requests`. When should_stop ends the run early, only the questions of the subjects
+// finished so far are returned: a prefix of `requests`, which lists each subject's questions together (as
+// build_mmlu_requests does; checked).
 std::vector<metrics::MmluQuestionScore> run_mmlu(Forward& forward, std::span<const MmluRequest> requests,
                                                  const MmluEvalOptions& options = {}, MmluEvalStats* stats = nullptr);
 

@@ -47,6 +47,8 @@ std::string pct(double v) { return std::isfinite(v) ? fmt::format("{:.2f}", 100 
 nlohmann::json mmlu_results_json(const MmluResults& r) {
   nlohmann::json j;
   j["task"] = "mmlu";
+  j["partial"] = r.partial;
+  if (r.partial) j["questions_selected"] = r.questions_selected;
   j["task_version"] = {{"mmlu", 2}, {"subtask", "1.0"}, {"format", "lm-evaluation-harness mmlu (v0.4.4+ prompts)"}};
   const auto& s = r.settings;
   j["settings"] = {{"shots", s.shots}, {"chat", s.chat}, {"fewshot_as_multiturn", s.fewshot_as_multiturn},
@@ -75,7 +77,10 @@ nlohmann::json mmlu_results_json(const MmluResults& r) {
 
 std::string mmlu_results_text(const MmluResults& r) {
   std::string out = fmt::format("MMLU {}-shot{}: {} questions, {} subjects\nBOS: {}\n", r.settings.shots, r.settings.chat ? " (chat)" : "",
-                                r.cand.stats.questions, r.cand.accuracy.subjects.size(), r.settings.bos_rule);
+                                r.cand.scores.size(), r.cand.accuracy.subjects.size(), r.settings.bos_rule);
+  if (r.partial)
+    out += fmt::format("PARTIAL: interrupted after {} of {} questions (whole subjects only)\n", r.cand.scores.size(),
+                       r.questions_selected);
   out += r.ref ? "| group | n | ref acc % | cand acc % | delta |\n|---|---:|---:|---:|---:|\n"
                : "| group | n | acc % | stderr |\n|---|---:|---:|---:|\n";
   auto row = [&](const std::string& name, const metrics::AccuracyStat& c, const metrics::AccuracyStat* ref) {

@@ -37,6 +37,8 @@ struct MmluResults {
   std::optional<MmluModelRun> ref;
   std::optional<metrics::MmluRecovery> recovery;
   bool pass = true;  // recovery's point estimate >= min_recovery (true without --ref)
+  bool partial = false;              // interrupted: only the first questions_scored of questions_selected
+  std::size_t questions_selected = 0;
 };
 
 nlohmann::json mmlu_results_json(const MmluResults& results);

@@ -128,3 +128,23 @@ TEST_CASE("MMLU driver: tiny model, prefix reuse, batch invariance, truncation, 
     CHECK(acc.groups.size() == 2);
   }
 }
+
+TEST_CASE("MMLU driver: should_stop ends the run after whole subjects, with a prefix of the questions", "[mmlu]") {
+  qg::test::TempDir tmp("mmlu_stop");
+  const auto dir = model_with_tokenizer(tmp, "e_style");
+  const auto tok = text::Tokenizer::load(dir);
+  const auto data = load_mmlu(qg::test::shared_datasets_dir() / "mmlu", {"abstract_algebra", "anatomy", "world_religions"}, 2);
+  const auto reqs = build_mmlu_requests(data, tok, {0, false, false}, nullptr);
+  REQUIRE(reqs.size() == 6);
+  auto f = CpuForward::open(dir, {.n_threads = 2});
+  const auto all = run_mmlu(*f, reqs);
+  int polls = 0;
+  MmluEvalOptions o;
+  o.should_stop = [&] { return ++polls > 2; };  // two subjects run, the third is not started
+  const auto part = run_mmlu(*f, reqs, o);
+  REQUIRE(part.size() == 4);
+  for (std::size_t q = 0; q < part.size(); ++q) {
+    CHECK(part[q].subject == all[q].subject);
+    CHECK(part[q].loglik == all[q].loglik);
+  }
+}

@@ -172,7 +172,8 @@ def oracle_goldens(out_root, devices):
     print("wrote", odir)
 
 
-def w4a16_logits(out_root, device):
+def w4a16_dequantized_state():
+    """The committed W4A16 fixture's tensors with every packed Linear dequantized by this transcription."""
     d = REPO / "tests/fixtures/gemma4/e_style_w4a16"
     state = {}
     with safe_open(str(d / "model.safetensors"), framework="pt") as f:
@@ -187,6 +188,12 @@ def w4a16_logits(out_root, device):
                 state[module + ".weight"] = dequantize(unpack_last_dim(t, 4, shape[1]), scale, None, scale.dtype)
             else:
                 state[k] = t
+    return state
+
+
+def w4a16_logits(out_root, device):
+    d = REPO / "tests/fixtures/gemma4/e_style_w4a16"
+    state = w4a16_dequantized_state()
     expected = json.loads((REPO / "tests/fixtures/gemma4/e_style/expected.json").read_text())
     ids = torch.tensor(expected["golden"]["ids"], dtype=torch.int64)
     # The BF16 source's architecture and config, with every weight replaced by the dequantized one.

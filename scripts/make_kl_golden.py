@@ -17,13 +17,12 @@ from pathlib import Path
 
 import torch
 import transformers
-from safetensors import safe_open
 from safetensors.torch import save_file
 from transformers import Gemma4ForCausalLM
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO / "scripts"))
-from ct_oracle import dequantize, unpack_last_dim  # noqa: E402
+from ct_oracle import w4a16_dequantized_state  # noqa: E402
 
 CTX, CHUNKS, BOS = 128, 2, 2
 
@@ -34,21 +33,8 @@ def load(name):
 
 
 def candidate():
-    d = REPO / "tests/fixtures/gemma4/e_style_w4a16"
-    state = {}
-    with safe_open(str(d / "model.safetensors"), framework="pt") as f:
-        for k in f.keys():
-            if k.endswith((".weight_scale", ".weight_shape")):
-                continue
-            t = f.get_tensor(k)
-            if k.endswith(".weight_packed"):
-                module = k[: -len(".weight_packed")]
-                shape = f.get_tensor(module + ".weight_shape").tolist()
-                scale = f.get_tensor(module + ".weight_scale")
-                state[module + ".weight"] = dequantize(unpack_last_dim(t, 4, shape[1]), scale, None, scale.dtype)
-            else:
-                state[k] = t
     model = load("e_style")
+    state = w4a16_dequantized_state()
     missing, unexpected = model.load_state_dict({k: v.to(torch.float32) for k, v in state.items()}, strict=False)
     assert not [m for m in missing if m != "lm_head.weight"] and not unexpected, (missing, unexpected)
     return model

@@ -8,24 +8,15 @@
 #include "catch.h"
 #include "common/float_formats.h"
 #include "kernels/device_buffer.h"
+#include "kernels/device_io.h"
 #include "kernels/embedding_kernels.cuh"
 #include "kernels/ref/embedding_ref.h"
 
 using namespace qg;
+using qg::test::to_device;
+using qg::test::to_host;
 
 namespace {
-
-template <typename T>
-cuda::DeviceBuffer to_device(const std::vector<T>& v) {
-  return cuda::upload_bytes(v.data(), v.size() * sizeof(T), "embedding test input");
-}
-
-template <typename T>
-std::vector<T> to_host(const cuda::DeviceBuffer& b, std::size_t n) {
-  std::vector<T> v(n);
-  b.download(v.data(), n * sizeof(T));
-  return v;
-}
 
 std::vector<std::uint16_t> bf16_table(std::size_t n, float sigma, unsigned seed) {
   std::mt19937 rng(seed);

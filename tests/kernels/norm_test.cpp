@@ -10,24 +10,15 @@
 #include "common/error.h"
 #include "common/float_formats.h"
 #include "kernels/device_buffer.h"
+#include "kernels/device_io.h"
 #include "kernels/norm_kernels.cuh"
 #include "kernels/ref/norm_ref.h"
 
 using namespace qg;
+using qg::test::to_device;
+using qg::test::to_host;
 
 namespace {
-
-template <typename T>
-cuda::DeviceBuffer to_device(const std::vector<T>& v) {
-  return cuda::upload_bytes(v.data(), v.size() * sizeof(T), "norm test input");
-}
-
-template <typename T>
-std::vector<T> to_host(const cuda::DeviceBuffer& b, std::size_t n) {
-  std::vector<T> v(n);
-  b.download(v.data(), n * sizeof(T));
-  return v;
-}
 
 // Rows of N(0, s_r) with s_r spread over 1e-3 ... 1e2; row 1 (when present) is all zeros (inv_rms = eps^-1/2).
 std::vector<float> make_rows(std::int64_t rows, std::int64_t width, unsigned seed) {

@@ -44,6 +44,9 @@ std::unique_ptr<Forward> open_forward(const std::filesystem::path& model_dir, co
 #ifdef QG_HAVE_CUDA
   auto f = CudaForward::open(model_dir, CudaForwardOptions{.device = spec.index, .limits = limits});
   for (const std::string& w : f->warnings()) std::cerr << "warning: " << w << "\n";
+  // What the engine holds on the GPU, so a user on a smaller card sees which flag to turn.
+  std::cerr << fmt::format("{} on {} ({}, {} precision): {}\n", model_dir.string(), f->device(), f->device_name(),
+                           precision_name(limits.precision), f->plan().breakdown());
   return f;
 #else
   (void)limits;

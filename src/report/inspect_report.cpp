@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "model/kv_cache_size.h"
 #include "report/format.h"
 #include "report/provenance.h"
 
@@ -103,6 +104,14 @@ std::string inspect_text(const ModelInspection& m) {
   o += fmt::format("  text-decoder parameters: {} (tied head counted once, layer_scalar buffers excluded), {} in the PLE "
                    "table\n",
                    group_digits(inv.text_decoder_params), group_digits(ple));
+  {
+    const Gemma4TextConfig& t = m.config.text;
+    const std::int64_t ctx = std::min<std::int64_t>(32768, t.max_position_embeddings);
+    o += fmt::format("  K/V cache per sequence at {} tokens: {} in fp8, {} in bf16 (layers that own K/V; sliding "
+                     "layers hold {} tokens at most)\n",
+                     group_digits(ctx), human_bytes(kv_cache_bytes(t, ctx, 1)), human_bytes(kv_cache_bytes(t, ctx, 2)),
+                     t.sliding_window);
+  }
   if (m.config.has_vision && !inv.vision_params) o += "  vision tower: size not known\n";
   if (m.config.has_audio && !inv.audio_params) o += "  audio tower: size not known\n";
 
@@ -160,6 +169,11 @@ nlohmann::json inspect_json(const ModelInspection& m, const std::vector<std::str
             {"has_audio", m.config.has_audio},
             {"has_quantization_config", m.config.has_quantization_config}}},
           {"text_config", to_json(m.config.text)},
+          {"kv_cache_per_sequence",
+           {{"tokens", std::min<std::int64_t>(32768, m.config.text.max_position_embeddings)},
+            {"fp8_bytes", kv_cache_bytes(m.config.text, std::min<std::int64_t>(32768, m.config.text.max_position_embeddings), 1)},
+            {"bf16_bytes", kv_cache_bytes(m.config.text, std::min<std::int64_t>(32768, m.config.text.max_position_embeddings), 2)},
+            {"formula", "sum over layers owning K/V of 2 * n_kv_heads * d_head * bytes * min(tokens, window if sliding)"}}},
           {"parameters",
            {{"text_decoder", inv.text_decoder_params},
             {"text_buffers", inv.text_buffer_elements},

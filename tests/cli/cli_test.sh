@@ -32,6 +32,7 @@ expect 2 'no-such-flag' -- "$bin" inspect "$fixtures/gemma4/all_features" --no-s
 
 # Bare configs: the E4B numbers of the issue, computed without weights.
 expect 0 'text-decoder parameters: 7,463,013,376 .* 2,818,572,288 in the PLE' -- "$bin" inspect "$fixtures/configs/gemma4_e4b.json"
+expect 0 'K/V cache per sequence at 32,768 tokens: 278.92 MB in fp8' -- "$bin" inspect "$fixtures/configs/gemma4_e4b.json"
 expect 0 'text-decoder parameters: 7,463,013,376' -- "$bin" inspect "$fixtures/configs/gemma4_e4b_google_form.json"
 
 # A real (tiny) checkpoint, human output and JSON.

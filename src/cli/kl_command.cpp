@@ -12,6 +12,7 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "evals/kl_eval.h"
+#include "evals/kl_ref_cache.h"
 #include "evals/same_tokenizer.h"
 #include "cli/engine_options.h"
 #include "report/checkpoint_identity.h"
@@ -26,7 +27,7 @@ extern "C" void on_sigint(int) { g_interrupted = 1; }
 
 struct KlArgs {
   std::string ref, cand, corpus = "../shared/datasets/wikitext-2-raw/wiki.test.raw", tokens_file, tokenizer;
-  std::string text_field = "text", score_from = "half", json_out, dump_tokens;
+  std::string text_field = "text", score_from = "half", json_out, dump_tokens, ref_cache;
   EngineArgs engine;
   std::int64_t ctx = 2048, max_chunks = 0, chunk_rows = 64;
   bool llama_cpp_compat = false, hash_checkpoints = false, ctx_given = false;
@@ -76,6 +77,10 @@ CommandRunner register_kl(CLI::App& app) {
   cmd->add_flag("--hash-checkpoints", a->hash_checkpoints, "sha256 of every checkpoint file (else size+mtime)");
   cmd->add_option("--json", a->json_out, "write the results JSON here");
   cmd->add_option("--dump-tokens", a->dump_tokens, "per-token CSV (chunk, row, next id, KLs, NLLs, p, top-1)");
+  cmd->add_option("--ref-cache", a->ref_cache,
+                  "run the models one after the other through this directory of the reference's fp32 logits (1 MiB "
+                  "per scored token at a 262k vocabulary): written on first use, reused while the reference, corpus "
+                  "and chunking match (the way to fit an 8B pair on a 24 GB GPU, or to compare several candidates)");
   return [a, ctx, tokens](const std::vector<std::string>& argv) {
     a->ctx_given = ctx->count() > 0;
     a->validate();
@@ -84,11 +89,17 @@ CommandRunner register_kl(CLI::App& app) {
     if (const std::string note = check_same_tokenizer(a->ref, a->cand); !note.empty()) std::cerr << note << "\n";
     ForwardOptions engine = a->engine.forward;
     if (a->engine.max_context->count() == 0) engine.limits.max_context = chunking.ctx;  // one chunk in flight
-    auto ref = open_forward(a->ref, engine);
-    auto cand = open_forward(a->cand, engine);
-    check_kl_pair(ref->config(), cand->config(), a->ref, a->cand);
+    const bool cached = !a->ref_cache.empty();
+    const bool reuse_cache = cached && kl_ref_cache_exists(a->ref_cache);
+    // Without a cache both models are loaded at once; with one, the reference runs first (or not at all when its
+    // cache is reused) and is released before the candidate is loaded.
+    std::unique_ptr<Forward> ref;
+    const Gemma4TextConfig ref_config =
+        reuse_cache ? read_gemma4_config((std::filesystem::path(a->ref) / "config.json").string()).text
+                    : (ref = open_forward(a->ref, engine))->config();
+    std::unique_ptr<Forward> cand = cached ? nullptr : open_forward(a->cand, engine);
 
-    const auto bos = static_cast<TokenId>(ref->config().bos_token_id);
+    const auto bos = static_cast<TokenId>(ref_config.bos_token_id);
     KlCorpus corpus = load_kl_corpus({.tokens_file = a->tokens_file, .corpus = a->corpus, .text_field = a->text_field,
                                       .tokenizer = a->tokenizer.empty() ? a->ref : a->tokenizer}, bos);
     const KlChunkPlan plan = plan_kl_chunks(corpus.ids, bos, chunking);
@@ -122,8 +133,37 @@ CommandRunner register_kl(CLI::App& app) {
       };
     g_interrupted = 0;
     auto previous = std::signal(SIGINT, on_sigint);
-    const auto comparer = open_kl_comparer(*ref, *cand);
-    KlRun run = run_kl(*ref, *cand, plan, options, comparer.get());
+    KlRun run;
+    if (cached) {
+      const nlohmann::json ref_identity = checkpoint_identity_json(a->ref, false);
+      if (!reuse_cache) {
+        std::cerr << fmt::format("kl: writing the reference's logits to {}\n", a->ref_cache);
+        write_kl_ref_cache(*ref, plan, a->ref_cache,
+                           {{"reference", ref_identity}, {"corpus", corpus.identity}, {"chunking", plan.rule}},
+                           [tty](std::size_t done, std::size_t total) {
+                             std::cerr << fmt::format("{}kl: reference chunk {}/{}{}", tty ? "\r" : "", done, total,
+                                                      tty && done < total ? "" : "\n");
+                           });
+        ref.reset();  // free its memory (GPU) before the candidate loads
+      } else {
+        std::cerr << fmt::format("kl: reusing the reference's logits in {}\n", a->ref_cache);
+      }
+      const KlRefCache cache(a->ref_cache, plan, ref_config.n_vocab);
+      // The cache must come from this reference checkpoint (same files, sizes and times).
+      if (cache.manifest().value("reference", nlohmann::json()).value("files", nlohmann::json()) != ref_identity["files"])
+        throw Error("the reference cache was written for another reference checkpoint (files differ)",
+                    {.file = (std::filesystem::path(a->ref_cache) / "manifest.json").string(),
+                     .hint = "use another --ref-cache directory, or delete this one to rebuild it"});
+      cand = open_forward(a->cand, engine);
+      check_kl_pair(ref_config, cand->config(), a->ref, a->cand);
+      CachedKlReference reference(cache);
+      const auto comparer = open_kl_comparer(*cand, *cand);
+      run = run_kl(reference, *cand, plan, options, comparer.get());
+    } else {
+      check_kl_pair(ref->config(), cand->config(), a->ref, a->cand);
+      const auto comparer = open_kl_comparer(*ref, *cand);
+      run = run_kl(*ref, *cand, plan, options, comparer.get());
+    }
     std::signal(SIGINT, previous);
 
     KlReportInput in{.summary = metrics::summarize_kl(
@@ -133,14 +173,15 @@ CommandRunner register_kl(CLI::App& app) {
                      .n_chunks = run.progress.n_chunks, .chunking_rule = plan.rule, .ctx = plan.ctx,
                      .first_scored_row = plan.first_scored_row, .corpus_tokens = plan.corpus_tokens,
                      .tokens_unused = plan.tokens_unused, .seconds = run.progress.seconds,
-                     .forward_seconds = run.progress.forward_seconds, .device = ref->device(),
+                     .forward_seconds = run.progress.forward_seconds, .device = cand->device(),
                      .provenance = provenance_json(argv)};
     in.flags = {{"ref", a->ref}, {"cand", a->cand}, {"corpus", tokens->count() ? "" : a->corpus},
                 {"tokens_file", a->tokens_file}, {"tokenizer", a->tokenizer}, {"text_field", a->text_field},
                 {"ctx", plan.ctx}, {"score_from", a->score_from}, {"max_chunks", a->max_chunks},
                 {"llama_cpp_compat", a->llama_cpp_compat}, {"device", a->engine.forward.device}, {"threads", a->engine.forward.threads},
                 {"chunk_rows", a->chunk_rows}, {"max_kl", a->max_kl}, {"seed", a->seed},
-                {"bootstrap_resamples", a->resamples}, {"hash_checkpoints", a->hash_checkpoints}};
+                {"bootstrap_resamples", a->resamples}, {"hash_checkpoints", a->hash_checkpoints},
+                {"ref_cache", a->ref_cache}};
     in.reference = checkpoint_identity_json(a->ref, a->hash_checkpoints);
     in.candidate = checkpoint_identity_json(a->cand, a->hash_checkpoints);
     in.corpus = corpus.identity;

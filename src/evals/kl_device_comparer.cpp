@@ -31,6 +31,14 @@ class DeviceComparer final : public KlRowComparer {
                                   static_cast<std::size_t>(n * n_vocab_) * 4, cudaMemcpyDeviceToDevice, stream(lc)));
   }
 
+  void keep_reference_host(const float* rows, std::int64_t row, std::int64_t n) override {
+    QG_CUDA_CHECK(cudaMemcpy(rows_.as<float>() + row * n_vocab_, rows, static_cast<std::size_t>(n * n_vocab_) * 4,
+                             cudaMemcpyHostToDevice));
+    // A pageable-memory copy may return before its DMA lands; the engine's stream does not wait for the legacy
+    // stream, so finish it here.
+    QG_CUDA_CHECK(cudaDeviceSynchronize());
+  }
+
   void compare(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::span<const TokenId> next,
                std::vector<metrics::TokenKl>& out) override {
     require_device(lc);

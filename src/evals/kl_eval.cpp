@@ -192,8 +192,10 @@ class HostComparer final : public KlRowComparer {
     rows_.resize(static_cast<std::size_t>(n_scored * n_vocab));
   }
   void keep_reference(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::int64_t n) override {
-    const auto src = lc.logits.subspan(static_cast<std::size_t>(r0 * n_vocab_), static_cast<std::size_t>(n * n_vocab_));
-    std::copy(src.begin(), src.end(), rows_.begin() + row * n_vocab_);
+    keep_reference_host(lc.logits.data() + r0 * n_vocab_, row, n);
+  }
+  void keep_reference_host(const float* rows, std::int64_t row, std::int64_t n) override {
+    std::copy(rows, rows + n * n_vocab_, rows_.begin() + row * n_vocab_);
   }
   void compare(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::span<const TokenId> next,
                std::vector<metrics::TokenKl>& out) override {
@@ -214,26 +216,50 @@ class HostComparer final : public KlRowComparer {
 
 std::unique_ptr<KlRowComparer> host_kl_comparer() { return std::make_unique<HostComparer>(); }
 
+std::int64_t scored_rows(const KlChunkPlan& plan, const LogitsChunk& lc, std::int64_t* r0, std::int64_t* row) {
+  const std::int64_t first = plan.first_scored_row;
+  const std::int64_t lo = std::max<std::int64_t>(first, lc.first_position);
+  const std::int64_t hi = std::min<std::int64_t>(first + plan.scored_per_chunk, lc.first_position + lc.n_rows);
+  *r0 = lo - lc.first_position;
+  *row = lo - first;
+  return std::max<std::int64_t>(0, hi - lo);  // the last row predicts nothing
+}
+
+void LiveKlReference::fill(std::size_t index, const std::vector<TokenId>& chunk, KlRowComparer& comparer) {
+  check_tokens(ref_.config(), chunk, 0, fmt::format("chunk {}", index));
+  ref_.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
+    std::int64_t r0 = 0, row = 0;
+    const std::int64_t n = scored_rows(plan_, lc, &r0, &row);
+    if (n > 0) comparer.keep_reference(lc, r0, row, n);
+  }, options_);
+}
+
+namespace {
+ScoreOptions kl_score_options(const KlChunkPlan& plan, const KlRunOptions& options, const KlRowComparer& comparer) {
+  return ScoreOptions{.chunk_rows = options.chunk_rows,
+                      .first_logit_row = plan.first_scored_row,
+                      .logits_on_device = comparer.logits_on_device()};
+}
+}  // namespace
+
 KlRun run_kl(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options,
              KlRowComparer* comparer) {
   check_kl_pair(ref.config(), cand.config(), "model", "model");
   std::unique_ptr<KlRowComparer> host;
   if (comparer == nullptr) comparer = (host = host_kl_comparer()).get();
-  const std::int64_t n_vocab = ref.config().n_vocab;
+  LiveKlReference live(ref, plan, kl_score_options(plan, options, *comparer));
+  return run_kl(live, cand, plan, options, comparer);
+}
+
+KlRun run_kl(KlReference& reference, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options,
+             KlRowComparer* comparer) {
+  std::unique_ptr<KlRowComparer> host;
+  if (comparer == nullptr) comparer = (host = host_kl_comparer()).get();
+  const std::int64_t n_vocab = cand.config().n_vocab;
   const std::int64_t first = plan.first_scored_row, n_scored = plan.scored_per_chunk;
   KlRun run;
   run.progress.n_chunks = static_cast<std::int64_t>(plan.chunks.size());
-  const ScoreOptions score_options{.chunk_rows = options.chunk_rows,
-                                   .first_logit_row = first,
-                                   .logits_on_device = comparer->logits_on_device()};
-  // The scored rows [r0, r0 + n) of a logits chunk, and their index in the chunk's scored rows.
-  auto scored = [&](const LogitsChunk& lc, std::int64_t* r0, std::int64_t* row) {
-    const std::int64_t lo = std::max<std::int64_t>(first, lc.first_position);
-    const std::int64_t hi = std::min<std::int64_t>(first + n_scored, lc.first_position + lc.n_rows);
-    *r0 = lo - lc.first_position;
-    *row = lo - first;
-    return std::max<std::int64_t>(0, hi - lo);  // the last row predicts nothing
-  };
+  const ScoreOptions score_options = kl_score_options(plan, options, *comparer);
   const auto t0 = std::chrono::steady_clock::now();
   double metric_seconds = 0;
   std::vector<metrics::TokenKl> results;
@@ -244,18 +270,14 @@ KlRun run_kl(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOp
     }
     const auto& chunk = plan.chunks[ci];
     const std::string what = fmt::format("chunk {}", ci);
-    check_tokens(ref.config(), chunk, 0, what);
+    check_tokens(cand.config(), chunk, 0, what);
     comparer->begin_chunk(n_scored, n_vocab);
-    ref.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
-      std::int64_t r0 = 0, row = 0;
-      const std::int64_t n = scored(lc, &r0, &row);
-      if (n > 0) comparer->keep_reference(lc, r0, row, n);
-    }, score_options);
+    reference.fill(ci, chunk, *comparer);
     metrics::KlAccumulator chunk_acc;
     cand.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
       const auto m0 = std::chrono::steady_clock::now();
       std::int64_t r0 = 0, row = 0;
-      const std::int64_t n = scored(lc, &r0, &row);
+      const std::int64_t n = scored_rows(plan, lc, &r0, &row);
       if (n == 0) return;
       const std::int64_t pos0 = first + row;
       comparer->compare(lc, r0, row, TokenSpan(chunk).subspan(static_cast<std::size_t>(pos0 + 1), static_cast<std::size_t>(n)),

@@ -106,6 +106,8 @@ class KlRowComparer {
   virtual void begin_chunk(std::int64_t n_scored, std::int64_t n_vocab) = 0;
   // Keeps reference rows [row, row + n) of the chunk's scored rows: rows [r0, r0 + n) of `lc`.
   virtual void keep_reference(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::int64_t n) = 0;
+  // The same from host memory: rows [row, row + n), `rows` holding n * n_vocab floats (a reference cache).
+  virtual void keep_reference_host(const float* rows, std::int64_t row, std::int64_t n) = 0;
   // Compares candidate rows [r0, r0 + n) of `lc` with kept reference rows [row, row + n); next[i] is the true
   // next token of row row + i. Fills out[0..n).
   virtual void compare(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::span<const TokenId> next,
@@ -113,9 +115,36 @@ class KlRowComparer {
 };
 std::unique_ptr<KlRowComparer> host_kl_comparer();
 
+// Where a chunk's reference rows come from: the reference model run live, or a cache (evals/kl_ref_cache.h).
+class KlReference {
+ public:
+  virtual ~KlReference() = default;
+  // Hands the scored rows of chunk `index` to the comparer (begin_chunk already called).
+  virtual void fill(std::size_t index, const std::vector<TokenId>& chunk, KlRowComparer& comparer) = 0;
+};
+
+// The reference model, run on each chunk (rows from first_scored_row on).
+class LiveKlReference final : public KlReference {
+ public:
+  LiveKlReference(Forward& ref, const KlChunkPlan& plan, const ScoreOptions& options)
+      : ref_(ref), plan_(plan), options_(options) {}
+  void fill(std::size_t index, const std::vector<TokenId>& chunk, KlRowComparer& comparer) override;
+
+ private:
+  Forward& ref_;
+  const KlChunkPlan& plan_;
+  ScoreOptions options_;
+};
+
+// The scored rows [r0, r0 + n) of a logits chunk and their index `row` among the chunk's scored rows.
+std::int64_t scored_rows(const KlChunkPlan& plan, const LogitsChunk& lc, std::int64_t* r0, std::int64_t* row);
+
 // Runs both models over every chunk of `plan`. Throws qg::Error for non-finite results (naming the
 // chunk and row) and for ids outside the models' vocab. `comparer` defaults to the host comparer.
 KlRun run_kl(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options = {},
              KlRowComparer* comparer = nullptr);
+// The same with the reference rows from `reference` (a cache): only the candidate runs here.
+KlRun run_kl(KlReference& reference, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options,
+             KlRowComparer* comparer);
 
 }  // namespace qg

@@ -200,6 +200,14 @@ assert len(rows) == res["n_tokens"]
 assert math.isclose(sum(float(x["kl"]) for x in rows) / len(rows), res["kl_mean"]["value"], rel_tol=1e-6)
 print("ok: kl --json has provenance, corpus sha256, results; the per-token dump matches the mean")
 PY
+# --ref-cache: the reference's logits on disk, models run one after the other; same numbers as a live run.
+live=$("$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 64 --max-kl 100 2>/dev/null | grep 'mean KL')
+expect 0 'writing the reference' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 64 --max-kl 100 --ref-cache "$tmp/refcache"
+cached=$("$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 64 --max-kl 100 --ref-cache "$tmp/refcache" 2>/dev/null | grep 'mean KL')
+if [ -n "$live" ] && [ "$live" = "$cached" ]; then echo "ok: kl --ref-cache reuse gives the live run's mean KL"; else echo "FAIL: --ref-cache mean KL '$cached' vs live '$live'"; failures=$((failures + 1)); fi
+expect 0 'reusing the reference' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 64 --max-kl 100 --ref-cache "$tmp/refcache"
+expect 2 'error: .*manifest.json: the reference cache was made with ctx = 64, this run needs 32' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 32 --ref-cache "$tmp/refcache"
+expect 2 'error: .*manifest.json: the reference cache was written for another reference checkpoint' -- "$bin" kl --ref "$e_w4" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 64 --ref-cache "$tmp/refcache"
 expect 2 'error: --device cuda:x: expected cpu, cuda or cuda:N' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --device cuda:x
 # --device cuda: runs where a GPU is usable (the [gpu] tests check its numbers); elsewhere a clear exit 2.
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then

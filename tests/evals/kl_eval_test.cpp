@@ -2,6 +2,7 @@
 // (e_style vs itself: exactly 0; e_style vs its W4A16 quantization: equal to a brute-force computation
 // from CpuForward's full logits, written here independently of metrics/kl.cpp).
 #include "evals/kl_eval.h"
+#include "evals/kl_ref_cache.h"
 #include "evals/same_tokenizer.h"
 
 #include <cmath>
@@ -252,4 +253,46 @@ TEST_CASE("kl: the candidate's tokenizer must be the reference's", "[kl]") {
     CHECK(e.message().find("tokenizer differs") != std::string::npos);
     CHECK(e.message().find((cand / "tokenizer.json").string()) != std::string::npos);
   }
+}
+
+TEST_CASE("kl: a reference cache gives the live run's numbers bit for bit, and refuses another corpus", "[kl]") {
+  test::TempDir tmp("kl_ref_cache");
+  std::vector<TokenId> corpus(200);
+  for (std::size_t i = 0; i < corpus.size(); ++i) corpus[i] = static_cast<TokenId>(3 + (i * 97) % 500);
+  const KlChunkPlan plan = plan_kl_chunks(corpus, 2, KlChunking{.ctx = 48});
+  auto ref = CpuForward::open(test::gemma4_fixture("e_style"), {.n_threads = 2});
+  auto cand = CpuForward::open(test::gemma4_fixture("e_style_w4a16"), {.n_threads = 2});
+  auto collect = [](std::vector<metrics::TokenKl>& into) {
+    KlRunOptions o;
+    o.on_token = [&into](std::int64_t, std::int64_t, TokenId, const metrics::TokenKl& t) { into.push_back(t); };
+    return o;
+  };
+  std::vector<metrics::TokenKl> live, cached;
+  run_kl(*ref, *cand, plan, collect(live));
+  CHECK(!kl_ref_cache_exists(tmp.path()));
+  write_kl_ref_cache(*ref, plan, tmp.path(), {{"reference", "e_style"}});
+  REQUIRE(kl_ref_cache_exists(tmp.path()));
+  const KlRefCache cache(tmp.path(), plan, ref->config().n_vocab);
+  CachedKlReference reference(cache);
+  run_kl(reference, *cand, plan, collect(cached), nullptr);
+  REQUIRE(cached.size() == live.size());
+  for (std::size_t i = 0; i < live.size(); ++i) {
+    CHECK(cached[i].kl == live[i].kl);
+    CHECK(cached[i].nll_ref == live[i].nll_ref);
+  }
+  // Another corpus with the same chunking: the chunk files' ids do not match.
+  std::vector<TokenId> other = corpus;
+  other[5] = 7;
+  const KlChunkPlan other_plan = plan_kl_chunks(other, 2, KlChunking{.ctx = 48});
+  const KlRefCache other_cache(tmp.path(), other_plan, ref->config().n_vocab);
+  CachedKlReference other_reference(other_cache);
+  try {
+    run_kl(other_reference, *cand, other_plan, {}, nullptr);
+    FAIL("expected an error");
+  } catch (const Error& e) {
+    CHECK(e.message().find("other token ids") != std::string::npos);
+    CHECK(std::string(e.what()).find("chunk_00000.safetensors") != std::string::npos);  // the file is named
+  }
+  // Another ctx: the manifest says so.
+  CHECK_THROWS_AS(KlRefCache(tmp.path(), plan_kl_chunks(corpus, 2, KlChunking{.ctx = 40}), ref->config().n_vocab), Error);
 }

@@ -39,6 +39,7 @@
 #include "forward/cpu/cpu_forward.h"
 #include "evals/kl_device_comparer.h"
 #include "evals/kl_eval.h"
+#include "evals/kl_ref_cache.h"
 #include "forward/cuda/cuda_forward.h"
 #include "forward_test_util.h"
 #include "checkpoint/safetensors_writer.h"
@@ -379,4 +380,16 @@ TEST_CASE("kl on the CUDA engine: the GPU comparer equals the host comparer, and
               host.size(), mean, max_comparer, max_engine);
   CHECK(max_comparer <= 1e-10);  // double sums in another order (kl_test.cpp)
   CHECK(max_engine <= 1e-3);     // logits within 2e-3 (the bounds above) move a KL of ~0.2 by well under that
+
+  // Through a reference cache (fp32 rows on disk, uploaded per chunk): the same numbers bit for bit.
+  TempDir tmp("kl_ref_cache_gpu");
+  write_kl_ref_cache(*gref, plan, tmp.path() / "cache", nlohmann::json::object());
+  const KlRefCache cache(tmp.path() / "cache", plan, gref->config().n_vocab);
+  CachedKlReference reference(cache);
+  std::vector<metrics::TokenKl> cached;
+  KlRunOptions o{.chunk_rows = 16};
+  o.on_token = [&](std::int64_t, std::int64_t, TokenId, const metrics::TokenKl& t) { cached.push_back(t); };
+  run_kl(reference, *gcand, plan, o, device_kl_comparer().get());
+  REQUIRE(cached.size() == device.size());
+  for (std::size_t i = 0; i < cached.size(); ++i) CHECK(cached[i].kl == device[i].kl);
 }

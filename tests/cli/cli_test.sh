@@ -170,6 +170,7 @@ assert len(s) == 12 and all(len(x["loglik"]) == 4 for x in s)
 print("ok: mmlu --json/--dump-prompts/--dump-scores")
 PY
 expect 0 'mmlu \(micro\)' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --shots 1 --subjects world_religions --limit 2 --max-len 64 --threads 2
+expect 0 'mmlu \(micro\)' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --shots 0 --subjects anatomy --limit 5 --batch 4 --threads 2
 expect 1 'FAIL: recovery' -- "$bin" mmlu --model "$tmp/mmlu_model" --ref "$tmp/mmlu_model" --data "$mmlu_data" --shots 0 --subjects abstract_algebra --limit 2 --min-recovery 1.5 --threads 2
 expect 2 'error: --device tpu: expected cpu, cuda or cuda:N' -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --device tpu
 expect 2 "error: .*categories.tsv: unknown MMLU subject 'astrology'" -- "$bin" mmlu --model "$tmp/mmlu_model" --data "$mmlu_data" --subjects astrology

@@ -279,6 +279,28 @@ bool same_bits(const std::vector<std::uint16_t>& a, const std::vector<std::uint1
 // cached (its first query row is at position 40).
 const std::vector<SeqSpec> kRagged = {{1, 0, 5}, {7, 0, 0}, {33, 0, 3}, {100, 40, 11}};
 
+// The long-sequence cases: the fp32 outputs `f32` of every row of sequence 0, checked against attention_ref on
+// the rows at `positions` plus 8 random ones (the reference is quadratic; a sample keeps it fast).
+void check_sampled_rows_f32(const std::vector<SeqSpec>& spec, const std::vector<SeqData>& data,
+                            const std::vector<float>& f32, const std::vector<std::int64_t>& positions, const Shape& sh,
+                            Cache cache) {
+  std::vector<RowId> sample;
+  for (std::int64_t pos : positions) sample.push_back({0, pos});
+  std::mt19937 rng(6);
+  for (int i = 0; i < 8; ++i)
+    sample.push_back({0, std::uniform_int_distribution<std::int64_t>(0, 2999)(rng)});
+  const auto ref = run_ref(pack(spec, data, sample, sh), sh, cache);
+  const std::size_t row_elems = static_cast<std::size_t>(sh.n_heads) * sh.d;
+  std::vector<float> f32_sample;
+  for (const auto& r : sample)
+    f32_sample.insert(f32_sample.end(), f32.begin() + static_cast<std::ptrdiff_t>(r.pos * row_elems),
+                      f32.begin() + static_cast<std::ptrdiff_t>((r.pos + 1) * row_elems));
+  double max_err = 0;
+  const std::size_t bad = count_bad_f32(f32_sample, ref, &max_err);
+  INFO("window " << sh.window << " max |gpu - ref| " << max_err);
+  CHECK(bad == 0);
+}
+
 }  // namespace
 
 TEST_CASE("attention: ragged packings vs attention_ref, every head-dim bucket, GQA 1/2/4", "[gpu]") {
@@ -429,21 +451,7 @@ TEST_CASE("attention: out_f32 on a 3000-token sequence at d=512 (long fp32 accum
   const Packed full = pack(spec, data, all_rows(spec), sh);
   const auto f32 = run_gpu_f32(full, sh);
   CHECK(count_rounding_mismatch(f32, run_gpu(full, sh)) == 0);  // every row, all finite
-  std::vector<RowId> sample;
-  for (std::int64_t pos : {0, 31, 32, 511, 512, 513, 1024, 2047, 2999}) sample.push_back({0, pos});
-  std::mt19937 rng(6);
-  for (int i = 0; i < 8; ++i)
-    sample.push_back({0, std::uniform_int_distribution<std::int64_t>(0, 2999)(rng)});
-  const auto ref = run_ref(pack(spec, data, sample, sh), sh);
-  const std::size_t row_elems = static_cast<std::size_t>(sh.n_heads) * sh.d;
-  std::vector<float> f32_sample;
-  for (const auto& r : sample)
-    f32_sample.insert(f32_sample.end(), f32.begin() + static_cast<std::ptrdiff_t>(r.pos * row_elems),
-                      f32.begin() + static_cast<std::ptrdiff_t>((r.pos + 1) * row_elems));
-  double max_err = 0;
-  const std::size_t bad = count_bad_f32(f32_sample, ref, &max_err);
-  INFO("window " << window << " max |gpu - ref| " << max_err);
-  CHECK(bad == 0);
+  check_sampled_rows_f32(spec, data, f32, {0, 31, 32, 511, 512, 513, 1024, 2047, 2999}, sh, Cache::f16);
 }
 
 TEST_CASE("attention: exactly one of out and out_f32", "[gpu]") {
@@ -563,21 +571,7 @@ TEST_CASE("attention fp32 cache: 3000-token sequence at d=512, sampled rows", "[
   std::size_t non_finite = 0;
   for (float x : f32) non_finite += !std::isfinite(x);
   CHECK(non_finite == 0);
-  std::vector<RowId> sample;
-  for (std::int64_t pos : {0, 1, 31, 32, 33, 511, 512, 513, 1023, 1024, 2047, 2999}) sample.push_back({0, pos});
-  std::mt19937 rng(6);
-  for (int i = 0; i < 8; ++i)
-    sample.push_back({0, std::uniform_int_distribution<std::int64_t>(0, 2999)(rng)});
-  const auto ref = run_ref(pack(spec, data, sample, sh), sh, Cache::f32);
-  const std::size_t row_elems = static_cast<std::size_t>(sh.n_heads) * sh.d;
-  std::vector<float> f32_sample;
-  for (const auto& r : sample)
-    f32_sample.insert(f32_sample.end(), f32.begin() + static_cast<std::ptrdiff_t>(r.pos * row_elems),
-                      f32.begin() + static_cast<std::ptrdiff_t>((r.pos + 1) * row_elems));
-  double max_err = 0;
-  const std::size_t bad = count_bad_f32(f32_sample, ref, &max_err);
-  INFO("window " << window << " max |gpu - ref| " << max_err);
-  CHECK(bad == 0);
+  check_sampled_rows_f32(spec, data, f32, {0, 1, 31, 32, 33, 511, 512, 513, 1023, 1024, 2047, 2999}, sh, Cache::f32);
 }
 
 TEST_CASE("attention: exactly one K/V cache pair, fp16 (k, v) or fp32 (k_f32, v_f32)", "[gpu]") {

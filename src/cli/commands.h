@@ -17,5 +17,6 @@ CommandRunner register_score(CLI::App& app);
 CommandRunner register_bench(CLI::App& app);
 CommandRunner register_mmlu(CLI::App& app);
 CommandRunner register_kl(CLI::App& app);
+CommandRunner register_bench_engine(CLI::App& app);
 
 }  // namespace qg::cli

@@ -27,6 +27,7 @@ int main(int argc, char** argv) {
   add(qg::cli::register_bench);
   add(qg::cli::register_mmlu);
   add(qg::cli::register_kl);
+  add(qg::cli::register_bench_engine);
 
   try {
     app.parse(argc, argv);

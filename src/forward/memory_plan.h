@@ -26,7 +26,7 @@ GemmInputPrecision parse_precision(const std::string& text);     // throws qg::E
 struct EngineLimits {
   std::int64_t max_batch_tokens = 2048;  // rows per step: packed tokens of one or more sequences
   std::int64_t max_context = 32768;      // K/V cache capacity in tokens (all sequences in flight together)
-  std::int64_t logits_rows = 64;         // rows of fp32 logits [rows, n_vocab] produced at a time
+  std::int64_t logits_rows = 512;        // rows of fp32 logits [rows, n_vocab] produced at a time (one head GEMM)
   GemmInputPrecision precision = GemmInputPrecision::kAccurate;
 };
 

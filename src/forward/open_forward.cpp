@@ -42,7 +42,7 @@ std::unique_ptr<Forward> open_forward(const std::filesystem::path& model_dir, co
   limits.precision = parse_precision(options.precision);
   if (!spec.cuda) return CpuForward::open(model_dir, CpuForwardOptions{.n_threads = options.threads});
 #ifdef QG_HAVE_CUDA
-  auto f = CudaForward::open(model_dir, CudaForwardOptions{.device = spec.index, .limits = limits});
+  auto f = CudaForward::open(model_dir, CudaForwardOptions{.device = spec.index, .limits = limits, .profile = options.profile});
   for (const std::string& w : f->warnings()) std::cerr << "warning: " << w << "\n";
   // What the engine holds on the GPU, so a user on a smaller card sees which flag to turn.
   std::cerr << fmt::format("{} on {} ({}, {} precision): {}\n", model_dir.string(), f->device(), f->device_name(),
@@ -53,6 +53,47 @@ std::unique_ptr<Forward> open_forward(const std::filesystem::path& model_dir, co
   throw Error(fmt::format("--device {}: this quantgate was built without CUDA", options.device),
               {.hint = "rebuild where nvcc is installed (scripts/setup.sh), or use --device cpu"});
 #endif
+}
+
+std::unique_ptr<Forward> open_synthetic_forward(const SyntheticModelSpec& spec, const ForwardOptions& options) {
+  const DeviceSpec device = parse_device(options.device);
+  if (!device.cuda) throw Error("synthetic models run on the CUDA engine only", {.hint = "use --device cuda"});
+#ifdef QG_HAVE_CUDA
+  EngineLimits limits = options.limits;
+  limits.precision = parse_precision(options.precision);
+  const Gemma4Config config = read_gemma4_config(spec.config.string());
+  auto f = CudaForward::synthetic(config, SyntheticWeights{.seed = spec.seed, .w4a16 = spec.w4a16},
+                                  CudaForwardOptions{.device = device.index, .limits = limits, .profile = options.profile});
+  std::cerr << fmt::format("synthetic {} ({}) on {} ({}, {} precision): {}\n", spec.config.string(),
+                           spec.w4a16 ? "W4A16" : "BF16", f->device(), f->device_name(), precision_name(limits.precision),
+                           f->plan().breakdown());
+  return f;
+#else
+  throw Error(fmt::format("--device {}: this quantgate was built without CUDA", options.device));
+#endif
+}
+
+std::uint64_t forward_peak_device_bytes(const Forward& forward) {
+#ifdef QG_HAVE_CUDA
+  if (const auto* cuda = dynamic_cast<const CudaForward*>(&forward)) return cuda->peak_used_bytes();
+#endif
+  (void)forward;
+  return 0;
+}
+
+std::string forward_profile_report(const Forward& forward) {
+#ifdef QG_HAVE_CUDA
+  if (const auto* cuda = dynamic_cast<const CudaForward*>(&forward)) return cuda->profile_report();
+#endif
+  (void)forward;
+  return "";
+}
+
+std::string forward_device_name(const Forward& forward) {
+#ifdef QG_HAVE_CUDA
+  if (const auto* cuda = dynamic_cast<const CudaForward*>(&forward)) return cuda->device_name();
+#endif
+  return forward.device();
 }
 
 std::unique_ptr<KlRowComparer> open_kl_comparer(const Forward& ref, const Forward& cand) {

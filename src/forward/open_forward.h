@@ -1,6 +1,7 @@
 #pragma once
 // Opens the forward pass a user asked for (--device cpu | cuda | cuda:N) behind the Forward interface, so
 // kl, mmlu and score run on either engine with the same code.
+#include <cstdint>
 #include <filesystem>
 #include <memory>
 #include <string>
@@ -22,12 +23,30 @@ struct ForwardOptions {
   int threads = 0;      // CPU engine
   EngineLimits limits;  // CUDA engine
   std::string precision = "accurate";  // CUDA engine: accurate | fast (sets limits.precision; see memory_plan.h)
+  bool profile = false;  // CUDA engine: GPU time per phase (forward_profile_report)
 };
 
 // Throws qg::Error for a CUDA device in a build without CUDA, and everything the engines' open() throws.
 std::unique_ptr<Forward> open_forward(const std::filesystem::path& model_dir, const ForwardOptions& options);
 
 bool cuda_engine_built();
+
+// A synthetic model for speed and memory runs (bench-engine): a real config's shapes with random weights
+// generated on the GPU, BF16 or W4A16 (int4, group 128). CUDA engine only: throws qg::Error otherwise.
+struct SyntheticModelSpec {
+  std::filesystem::path config;  // a config.json (e.g. tests/fixtures/configs/gemma4_e4b.json)
+  bool w4a16 = false;
+  std::uint64_t seed = 1;
+};
+std::unique_ptr<Forward> open_synthetic_forward(const SyntheticModelSpec& spec, const ForwardOptions& options);
+
+// Device memory in use at the peak seen by a CUDA engine (cudaMemGetInfo after each step, the CUDA context
+// and other processes included); 0 for the CPU engine.
+std::uint64_t forward_peak_device_bytes(const Forward& forward);
+// With ForwardOptions::profile on a CUDA engine: a table of GPU time per phase; "" otherwise.
+std::string forward_profile_report(const Forward& forward);
+// The GPU's name ("NVIDIA H100 80GB HBM3") for a CUDA engine, "cpu" otherwise.
+std::string forward_device_name(const Forward& forward);
 
 class KlRowComparer;
 // The KL comparer for this pair of engines: on the GPU when both run on the same CUDA device (no logits copied

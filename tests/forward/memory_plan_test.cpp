@@ -26,8 +26,9 @@ TEST_CASE("memory plan: E4B K/V cache bytes per token, by hand", "[memory_plan]"
   CHECK(kv_bytes_per_token(c, GemmInputPrecision::kAccurate) == 2 * 57344);
   const MemoryPlan p = plan_memory(c, 9'000'000'000, 52'428'800, EngineLimits{}, 32 << 20);
   CHECK(p.kv_cache == 2 * 57344ull * 32768);  // 3.5 GiB at the default 32k context, accurate
-  // fp32 logits [64, 262144] + the head's input rows: bf16 hi and lo halves and their fp32 staging
-  CHECK(p.logits == 64ull * (262144 * 4 + 2560 * (2 + 2 + 4)));
+  // fp32 logits [512, 262144] (the default --logits-rows) + the head's input rows: bf16 hi and lo halves and
+  // their fp32 staging
+  CHECK(p.logits == 512ull * (262144 * 4 + 2560 * (2 + 2 + 4)));
   CHECK(p.total() == p.weights + p.dequant_workspace + p.kv_cache + p.activations + p.logits + p.cublas_workspace);
 }
 

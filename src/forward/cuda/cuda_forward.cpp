@@ -132,6 +132,7 @@ std::unique_ptr<CudaForward::Impl> start_impl(Gemma4Config config, const CudaFor
   impl->config = std::move(config);
   impl->device = options.device;
   impl->options = options;
+  impl->profile.enable(options.profile);
   cudaDeviceProp prop{};
   QG_CUDA_CHECK(cudaGetDeviceProperties(&prop, options.device));
   impl->device_name = prop.name;
@@ -207,6 +208,7 @@ std::vector<std::string> CudaForward::warnings() const { return impl_->warnings;
 const MemoryPlan& CudaForward::plan() const { return impl_->plan; }
 std::string CudaForward::device_name() const { return impl_->device_name; }
 std::uint64_t CudaForward::peak_used_bytes() const { return impl_->peak_used; }
+std::string CudaForward::profile_report() const { return impl_->profile.report(); }
 std::uint64_t CudaForward::allocated_bytes() const { return impl_->allocated; }
 
 namespace {
@@ -309,6 +311,7 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
           }
         };
       cuda::run_decoder_step(e, m, emit);
+      e.profile.mark("final_norm_hook", s);
 
       // Final norm and head, per segment, for rows at or past first_logit_row.
       const std::int64_t H = c.d_model, V = c.n_vocab;
@@ -319,17 +322,21 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
         emit(activation::kFinalNorm, static_cast<int>(c.n_layers), tmp, H);
       }
       if (consume) {
-        const std::int64_t chunk = std::clamp<std::int64_t>(options.chunk_rows, 1, lim.logits_rows);
+        // The head runs on blocks of --logits-rows rows (one GEMM re-reads the [V, H] head once per block, so
+        // bigger blocks cost fewer weight passes); the consumer gets them chunk_rows at a time.
+        const std::int64_t block = lim.logits_rows;
+        const std::int64_t chunk = std::clamp<std::int64_t>(options.chunk_rows, 1, block);
         const bf16* head = nullptr;
         for (const StepSegment& seg : segments) {
           const Job& job = jobs[seg.job];
           const std::int64_t first = std::max(seg.first_local, std::max<std::int64_t>(0, options.first_logit_row));
           const std::int64_t end = seg.first_local + seg.n_rows;
-          for (std::int64_t r0 = first; r0 < end; r0 += chunk) {
-            const std::int64_t rows = std::min(chunk, end - r0);
+          for (std::int64_t b0 = first; b0 < end; b0 += block) {
+            const std::int64_t rows = std::min(block, end - b0);
             if (head == nullptr) head = e.w.head.bf16(e.ws(), s);  // dequantized once per step if quantized
-            const float* xr = e.x.as<float>() + (seg.first_row + r0 - seg.first_local) * H;
+            const float* xr = e.x.as<float>() + (seg.first_row + b0 - seg.first_local) * H;
             const float eps = static_cast<float>(c.rms_norm_eps);
+            e.profile.mark("head", s);
             if (e.accurate()) {  // hi + lo halves of the final-norm rows, two GEMMs accumulated in fp32
               float* staged = e.head_f32.as<float>();
               QG_CUDA_CHECK(cudaMemcpyAsync(staged, xr, static_cast<std::size_t>(rows * H) * 4,
@@ -344,19 +351,25 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
             }
             if (c.final_logit_softcapping)
               cuda::softcap_in_place(e.logits.as<float>(), rows * V, static_cast<float>(*c.final_logit_softcapping), s);
-            LogitsChunk out{job.sequence, job.first_position + r0, rows, V, {}};
-            if (options.logits_on_device) {
-              out.device_logits = e.logits.as<float>();
-              out.cuda_stream = s;
-              QG_CUDA_CHECK(cudaStreamSynchronize(s));
-            } else {
-              float* dst = e.logits_host.as<float>();
-              QG_CUDA_CHECK(cudaMemcpyAsync(dst, e.logits.get(), static_cast<std::size_t>(rows * V) * 4,
+            if (!options.logits_on_device)
+              QG_CUDA_CHECK(cudaMemcpyAsync(e.logits_host.as<float>(), e.logits.get(), static_cast<std::size_t>(rows * V) * 4,
                                             cudaMemcpyDeviceToHost, s));
-              QG_CUDA_CHECK(cudaStreamSynchronize(s));
-              out.logits = std::span<const float>(dst, static_cast<std::size_t>(rows * V));
+            e.profile.mark("consumer", s);
+            QG_CUDA_CHECK(cudaStreamSynchronize(s));
+            for (std::int64_t r0 = b0; r0 < b0 + rows; r0 += chunk) {
+              const std::int64_t n = std::min(chunk, b0 + rows - r0);
+              const std::size_t offset = static_cast<std::size_t>((r0 - b0) * V);
+              LogitsChunk out{job.sequence, job.first_position + r0, n, V, {}};
+              if (options.logits_on_device) {
+                out.device_logits = e.logits.as<float>() + offset;
+                out.cuda_stream = s;
+              } else {
+                out.logits = std::span<const float>(e.logits_host.as<float>() + offset, static_cast<std::size_t>(n * V));
+              }
+              consume(out);
             }
-            consume(out);
+            // Work the consumer queued on the stream reads the block: it must finish before the next head GEMM
+            // overwrites it (stream order guarantees that).
           }
         }
       }
@@ -365,6 +378,7 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
       std::size_t free_bytes = 0, total = 0;
       QG_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
       e.peak_used = std::max<std::uint64_t>(e.peak_used, total - free_bytes);
+      e.profile.flush();
     }
 
     if (keep != nullptr) {  // encode_prefix: one job, group of one

@@ -39,6 +39,8 @@ struct CudaForwardOptions {
   EngineLimits limits;
   // Left free beyond the plan: the CUDA context's own growth, allocator slack, other processes' churn.
   std::uint64_t headroom_bytes = std::uint64_t{512} << 20;
+  // Time each phase of a step with CUDA events (one sync per step): profile_report() says where time went.
+  bool profile = false;
 };
 
 // Random weights for a synthetic model (speed and memory runs without a checkpoint).
@@ -74,6 +76,7 @@ class CudaForward final : public Forward {
   std::string device_name() const;          // "NVIDIA H100 80GB HBM3"
   std::uint64_t peak_used_bytes() const;    // max device memory in use (cudaMemGetInfo) seen after any step
   std::uint64_t allocated_bytes() const;    // what this engine holds: weights + plan buffers
+  std::string profile_report() const;       // with CudaForwardOptions::profile: GPU time per phase
 
   struct Impl;
 

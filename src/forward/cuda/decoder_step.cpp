@@ -30,6 +30,8 @@ struct Step {
   const float eps = static_cast<float>(e.config.text.rms_norm_eps);
   cudaStream_t s = e.stream;
 
+  void mark(const char* phase) const { e.profile.mark(phase, s); }
+
   // A GEMM input: bf16 values, plus their low halves in accurate precision (see memory_plan.h).
   struct Input {
     const bf16* hi;
@@ -88,6 +90,7 @@ struct Step {
 
   void embed() {
     const std::int64_t H = c.d_model;
+    mark("embed+ple");
     embed_rows(e.w.embedding.as<bf16>(), H, e.ids.as<std::int32_t>(), m, cpu::embed_scale(H, DType::kF32),
                e.x.as<float>(), s);
     if (emit) emit(activation::kEmbedding, -1, e.x.as<float>(), H);
@@ -109,21 +112,26 @@ struct Step {
     const std::int64_t H = c.d_model, D = l.d_head, nq = l.n_heads, nkv = l.n_kv_heads;
     const float* inv_freq = (l.type == LayerType::kFull ? e.inv_freq_full : e.inv_freq_sliding).as<float>();
     const auto* pos = e.positions.as<std::int32_t>();
+    mark("attn.in_norm");
     const Input h = normed_input(e.x.as<float>(), w.input_norm, H);
 
     float* q = e.q.as<float>();
+    mark("attn.qkv_gemm");
     gemm(h, w.q_proj, q);
+    mark("attn.qk_norm_rope_scatter");
     rms_norm_in_place(q, w.q_norm.as<float>(), m * nq, D, eps, s);  // per head, one weight for all heads
     apply_rope(q, m, nq, D, pos, inv_freq, s);
 
     if (!l.kv_shared) {
       float* k = e.k.as<float>();
       float* v = e.v.as<float>();
+      mark("attn.qkv_gemm");
       gemm(h, w.k_proj, k);
       if (l.k_eq_v)  // V is the RAW k_proj output, taken before k_norm and RoPE
         QG_CUDA_CHECK(cudaMemcpyAsync(v, k, static_cast<std::size_t>(m * nkv * D) * 4, cudaMemcpyDeviceToDevice, s));
       else
         gemm(h, w.v_proj, v);
+      mark("attn.qk_norm_rope_scatter");
       rms_norm_in_place(k, w.k_norm.as<float>(), m * nkv, D, eps, s);
       apply_rope(k, m, nkv, D, pos, inv_freq, s);
       rms_norm_in_place(v, nullptr, m * nkv, D, eps, s);  // v_norm has no weight; V is never roped
@@ -162,11 +170,15 @@ struct Step {
       p.out_f32 = e.gemm_f32.as<float>();
     else
       p.out = e.gemm_in.as<bf16>();
+    mark("attn.kernel");
     attention(p, s);
+    mark("gemm_input_convert");
     if (e.accurate()) o_in = input_from_f32(e.gemm_f32.as<float>(), m * nq * D);
 
     float* o = e.out1.as<float>();
+    mark("attn.o_gemm");
     gemm(o_in, w.o_proj, o);
+    mark("norm_add");
     emit_normed(activation::kAttentionOutput, i, o, w.post_attention_norm, H);
     add_rms_norm(e.x.as<float>(), o, w.post_attention_norm.as<float>(), m, H, eps, s);
   }
@@ -266,11 +278,20 @@ struct Step {
     const GpuLayerWeights& w = e.w.layers[static_cast<std::size_t>(i)];
     const std::int64_t H = c.d_model, F = l.d_ff;
     float* f = e.out1.as<float>();
+    mark("ffn.in_norm");
     const Input h = normed_input(e.x.as<float>(), w.pre_ffn_norm, H);
+    mark("ffn.gate_up_gemm");
     gemm(h, w.gate_proj, f);
     gemm(h, w.up_proj, e.out2.as<float>());
-    gemm(gated_input(f, F, e.out2.as<float>(), F, F), w.down_proj, f);
-    if (c.enable_moe_block) moe(w, f);
+    mark("ffn.gelu_mul");
+    const Input act = gated_input(f, F, e.out2.as<float>(), F, F);
+    mark("ffn.down_gemm");
+    gemm(act, w.down_proj, f);
+    if (c.enable_moe_block) {
+      mark("moe");
+      moe(w, f);
+    }
+    mark("norm_add");
     emit_normed(activation::kFfnOutput, i, f, w.post_ffn_norm, H);
     add_rms_norm(e.x.as<float>(), f, w.post_ffn_norm.as<float>(), m, H, eps, s);
   }
@@ -279,6 +300,7 @@ struct Step {
     const GpuLayerWeights& w = e.w.layers[static_cast<std::size_t>(i)];
     const std::int64_t H = c.d_model, P = c.d_ple;
     float* g = e.out2.as<float>();
+    mark("ple");
     gemm(input_from_f32(e.x.as<float>(), m * H), w.ple_gate, g);
     gemm(gated_input(g, P, e.ple.as<float>() + i * P, c.n_layers * P, P), w.ple_projection, e.out1.as<float>());
     add_rms_norm(e.x.as<float>(), e.out1.as<float>(), w.post_ple_norm.as<float>(), m, H, eps, s);
@@ -290,6 +312,7 @@ struct Step {
       attention_block(i);
       ffn_block(i);
       if (c.has_ple()) ple_branch(i);
+      mark("norm_add");
       scale_in_place(e.x.as<float>(), m * c.d_model, e.w.layers[static_cast<std::size_t>(i)].layer_scalar, s);
       if (emit) emit(activation::kLayerOutput, i, e.x.as<float>(), c.d_model);
     }

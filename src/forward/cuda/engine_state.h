@@ -15,6 +15,7 @@
 #include "forward/cuda/gemm.h"
 #include "forward/cuda/gpu_weights.h"
 #include "forward/memory_plan.h"
+#include "forward/cuda/phase_profiler.h"
 #include "kernels/device_buffer.h"
 
 namespace qg::cuda {
@@ -90,6 +91,7 @@ struct CudaForward::Impl {
                                                           // fp32 (accurate) or fp16 (fast)
   cuda::DeviceBuffer inv_freq_sliding, inv_freq_full;
   cuda::PinnedBuffer meta_host, logits_host;
+  cuda::PhaseProfiler profile;  // CudaForwardOptions::profile
 
   ~Impl();
   void init_buffers();  // allocates everything the plan counts

@@ -1,0 +1,236 @@
+// `quantgate bench-engine`: our forward pass's speed on real or synthetic models (issue 11), in the shapes
+// scripts/bench_transformers.py measures, plus the end-to-end figures of kl and mmlu (issues 7, 8).
+// Thin: flags -> evals/engine_bench (forward shapes), evals/kl_eval (run_kl), evals/mmlu_eval (run_mmlu).
+#include <fmt/format.h>
+
+#include <chrono>
+#include <fstream>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "cli/engine_options.h"
+#include "common/error.h"
+#include "evals/engine_bench.h"
+#include "evals/kl_eval.h"
+#include "evals/mmlu_data.h"
+#include "evals/mmlu_eval.h"
+#include "evals/mmlu_prompts.h"
+#include "report/provenance.h"
+#include "text/tokenizer.h"
+
+namespace qg::cli {
+
+namespace {
+
+struct BenchEngineArgs {
+  std::string synthetic, model, cand, weights = "bf16,w4a16", shapes = "1x2048,4x2048,1x8192,8x512,1x32768";
+  std::string kl_corpus, kl_tokens, tokenizer, mmlu_data, subjects, json_out;
+  std::int64_t ctx = 2048, max_chunks = 0;
+  int warmup = 1, repeats = 3, shots = 5;
+  std::size_t limit = 0, mmlu_batch = 0;
+  std::uint64_t seed = 1;
+  bool no_shapes = false, profile = false;
+  EngineArgs engine;
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+  std::vector<std::string> out;
+  std::size_t start = 0;
+  while (start <= s.size()) {
+    const std::size_t c = std::min(s.find(',', start), s.size());
+    if (c > start) out.push_back(s.substr(start, c - start));
+    start = c + 1;
+  }
+  return out;
+}
+
+double gib(std::uint64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0 * 1024.0); }
+
+// One model to bench: a synthetic one (config + weights kind) or a checkpoint directory.
+struct ModelChoice {
+  std::string label;  // "synthetic BF16" or the directory
+  bool synthetic = false, w4a16 = false;
+  std::string path;
+};
+
+std::unique_ptr<Forward> open_choice(const ModelChoice& m, const BenchEngineArgs& a, std::uint64_t seed) {
+  if (m.synthetic) return open_synthetic_forward({.config = m.path, .w4a16 = m.w4a16, .seed = seed}, a.engine.forward);
+  return open_forward(m.path, a.engine.forward);
+}
+
+std::vector<ModelChoice> model_choices(const BenchEngineArgs& a) {
+  std::vector<ModelChoice> out;
+  if (!a.model.empty()) {
+    out.push_back({a.model, false, false, a.model});
+    if (!a.cand.empty()) out.push_back({a.cand, false, false, a.cand});
+    return out;
+  }
+  for (const std::string& w : split_commas(a.weights)) {
+    if (w != "bf16" && w != "w4a16") throw Error(fmt::format("--weights: '{}' is not bf16 or w4a16", w));
+    out.push_back({w == "bf16" ? "synthetic BF16" : "synthetic W4A16", true, w == "w4a16", a.synthetic});
+  }
+  return out;
+}
+
+nlohmann::json forward_shapes(const BenchEngineArgs& a, const std::vector<ModelChoice>& models) {
+  nlohmann::json out = nlohmann::json::array();
+  const auto shapes = evals::parse_engine_shapes(a.shapes);
+  for (const ModelChoice& m : models) {
+    auto f = open_choice(m, a, a.seed);
+    const Gemma4Config config = read_gemma4_config(
+        m.synthetic ? m.path : (std::filesystem::path(m.path) / "config.json").string());
+    const double flops = evals::matmul_flops_per_token(config);
+    std::cout << fmt::format("\n{} on {} ({}), {:.2f} GFLOP/token (matmuls)\n", m.label, f->device(),
+                             forward_device_name(*f), flops / 1e9);
+    std::cout << "| B x T | tokens/s | effective TFLOP/s | median s | peak VRAM in use |\n|---|---|---|---|---|\n";
+    for (const auto& shape : shapes) {
+      const auto r = evals::bench_forward_shape(*f, shape, flops, a.warmup, a.repeats, a.seed);
+      std::cout << fmt::format("| {} | {:.0f} | {:.1f} | {:.3f} | {:.2f} GiB |\n", shape.name(), r.tokens_per_second,
+                               r.effective_tflops, r.median_seconds, gib(r.peak_device_bytes));
+      std::cout.flush();
+      out.push_back({{"model", m.label}, {"device", forward_device_name(*f)}, {"shape", shape.name()},
+                     {"batch", shape.batch}, {"tokens", shape.tokens}, {"seconds", r.seconds},
+                     {"median_seconds", r.median_seconds}, {"tokens_per_second", r.tokens_per_second},
+                     {"effective_tflops", r.effective_tflops}, {"gflop_per_token", flops / 1e9},
+                     {"peak_device_bytes", r.peak_device_bytes}});
+    }
+    if (a.profile) std::cout << "\nGPU time per phase, " << m.label << " (all shapes, warm-up included):\n" << forward_profile_report(*f);
+  }
+  return out;
+}
+
+nlohmann::json kl_end_to_end(const BenchEngineArgs& a, const std::vector<ModelChoice>& models) {
+  if (models.size() < 2)
+    throw Error("the KL benchmark needs two models: --synthetic with --weights bf16,w4a16, or --model REF --cand DIR");
+  const auto t_open = std::chrono::steady_clock::now();
+  auto ref = open_choice(models[0], a, a.seed);
+  auto cand = open_choice(models[1], a, a.seed);
+  const double open_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_open).count();
+  check_kl_pair(ref->config(), cand->config(), models[0].label, models[1].label);
+  const auto bos = static_cast<TokenId>(ref->config().bos_token_id);
+  const auto t0 = std::chrono::steady_clock::now();
+  KlCorpus corpus = load_kl_corpus({.tokens_file = a.kl_tokens, .corpus = a.kl_corpus, .tokenizer = a.tokenizer}, bos);
+  const KlChunkPlan plan = plan_kl_chunks(corpus.ids, bos, {.ctx = a.ctx, .max_chunks = a.max_chunks});
+  const double tokenize_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  std::cerr << plan.rule << "\n";
+  KlRunOptions options;
+  options.on_chunk = [](const KlProgress& p) {
+    if (p.chunks_done % 10 == 0 || p.chunks_done == p.n_chunks)
+      std::cerr << fmt::format("kl: chunk {}/{}, {:.0f} tokens/s\n", p.chunks_done, p.n_chunks,
+                               static_cast<double>(p.tokens_scored) / p.seconds);
+  };
+  const auto comparer = open_kl_comparer(*ref, *cand);
+  const KlRun run = run_kl(*ref, *cand, plan, options, comparer.get());
+  if (a.profile)
+    std::cout << "\nGPU time per phase, reference:\n" << forward_profile_report(*ref) << "candidate:\n" << forward_profile_report(*cand);
+  const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  const auto summary = metrics::summarize_kl(run.acc, {.block_len = static_cast<std::size_t>(plan.scored_per_chunk)});
+  const double outside = total_s - run.progress.forward_seconds;
+  std::cout << fmt::format(
+      "\nKL {} vs {} on {}: {} chunks x {} tokens, {} scored tokens in {:.2f} s ({:.0f} scored tokens/s; models "
+      "opened in {:.1f} s, not counted)\n  the two forward passes: {:.2f} s; everything else (tokenizing {:.2f} s, "
+      "KL, statistics, bookkeeping): {:.2f} s = {:.1f} % of the run\n  mean KL {:.6g}\n",
+      models[0].label, models[1].label, forward_device_name(*cand), plan.chunks.size(), plan.ctx,
+      run.progress.tokens_scored, total_s, static_cast<double>(run.progress.tokens_scored) / total_s, open_s,
+      run.progress.forward_seconds, tokenize_s, outside, 100.0 * outside / total_s, summary.kl_mean.value);
+  return {{"reference", models[0].label}, {"candidate", models[1].label}, {"device", forward_device_name(*cand)},
+          {"chunks", plan.chunks.size()}, {"ctx", plan.ctx}, {"scored_tokens", run.progress.tokens_scored},
+          {"seconds", total_s}, {"tokenize_seconds", tokenize_s}, {"forward_seconds", run.progress.forward_seconds},
+          {"outside_forward_fraction", outside / total_s}, {"open_seconds", open_s},
+          {"scored_tokens_per_second", static_cast<double>(run.progress.tokens_scored) / total_s},
+          {"kl_mean", summary.kl_mean.value}, {"corpus", corpus.identity}};
+}
+
+nlohmann::json mmlu_end_to_end(const BenchEngineArgs& a, const std::vector<ModelChoice>& models) {
+  if (a.tokenizer.empty()) throw Error("the MMLU benchmark needs --tokenizer (a tokenizer.json or its directory)");
+  const auto data = evals::load_mmlu(a.mmlu_data, split_commas(a.subjects), a.limit);
+  const auto tokenizer = text::Tokenizer::load(a.tokenizer);
+  const auto t_build = std::chrono::steady_clock::now();
+  const auto requests = evals::build_mmlu_requests(data, tokenizer, {.shots = a.shots});
+  const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_build).count();
+  auto f = open_choice(models[0], a, a.seed);
+  evals::MmluEvalOptions options;
+  if (a.mmlu_batch > 0) options.batch_invariant = false, options.batch_size = a.mmlu_batch;
+  options.progress = [](std::size_t done, std::size_t total) {
+    if (done % 1000 < 16 || done == total) std::cerr << fmt::format("mmlu: {}/{}\n", done, total);
+  };
+  evals::MmluEvalStats stats;
+  const auto t0 = std::chrono::steady_clock::now();
+  const auto scores = evals::run_mmlu(*f, requests, options, &stats);
+  const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  if (a.profile) std::cout << "\nGPU time per phase:\n" << forward_profile_report(*f);
+  std::size_t prompt_tokens = 0;
+  for (const auto& r : requests) prompt_tokens += r.context_ids.size() + 1;
+  std::cout << fmt::format(
+      "\nMMLU {}-shot, {} questions, {} on {}: {:.1f} s ({:.1f} questions/s; prompts built in {:.1f} s, not "
+      "counted); {} prompt tokens, {} run through the model (prefix reuse saved {}); {}\n",
+      a.shots, scores.size(), models[0].label, forward_device_name(*f), s, static_cast<double>(scores.size()) / s,
+      build_s, prompt_tokens, stats.forward_tokens, stats.prefix_tokens_reused,
+      a.mmlu_batch > 0 ? fmt::format("{} sequences per call", a.mmlu_batch) : "one sequence per call");
+  return {{"model", models[0].label}, {"device", forward_device_name(*f)}, {"shots", a.shots},
+          {"questions", scores.size()}, {"seconds", s}, {"prompt_tokens", prompt_tokens},
+          {"forward_tokens", stats.forward_tokens}, {"prefix_tokens_reused", stats.prefix_tokens_reused},
+          {"sequences_per_call", a.mmlu_batch > 0 ? a.mmlu_batch : 1}};
+}
+
+}  // namespace
+
+CommandRunner register_bench_engine(CLI::App& app) {
+  auto a = std::make_shared<BenchEngineArgs>();
+  CLI::App* cmd = app.add_subcommand(
+      "bench-engine",
+      "Forward-pass speed (tokens/s, effective TFLOP/s, peak VRAM) in BxT shapes, and optionally the end-to-end time "
+      "of kl and mmlu, on a checkpoint or a synthetic model (a config's shapes, random weights on the GPU)");
+  auto* syn = cmd->add_option("--synthetic", a->synthetic, "config.json of the shapes (e.g. tests/fixtures/configs/gemma4_e4b.json)");
+  auto* model = cmd->add_option("--model", a->model, "checkpoint directory (instead of --synthetic)");
+  syn->excludes(model);
+  cmd->add_option("--cand", a->cand, "with --model: a second checkpoint (the KL candidate)");
+  cmd->add_option("--weights", a->weights, "synthetic weights to bench, in order (the first is the KL reference)")
+      ->capture_default_str();
+  cmd->add_option("--shapes", a->shapes, "BxT shapes of the forward benchmark")->capture_default_str();
+  cmd->add_flag("--no-shapes", a->no_shapes, "skip the forward benchmark");
+  cmd->add_option("--warmup", a->warmup, "untimed calls per shape")->capture_default_str();
+  cmd->add_option("--repeats", a->repeats, "timed calls per shape (the median is reported)")->capture_default_str();
+  cmd->add_option("--seed", a->seed, "seed of the random ids and synthetic weights")->capture_default_str();
+  cmd->add_option("--kl-corpus", a->kl_corpus, "KL end to end over this text (needs --tokenizer)");
+  cmd->add_option("--kl-tokens", a->kl_tokens, "KL end to end over these token ids (JSON array or whitespace list)");
+  cmd->add_option("--ctx", a->ctx, "KL chunk length")->capture_default_str();
+  cmd->add_option("--max-chunks", a->max_chunks, "KL: at most N chunks (0: all)");
+  cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json or its directory (KL text, MMLU)");
+  cmd->add_option("--mmlu-data", a->mmlu_data, "MMLU end to end over this data directory (needs --tokenizer)");
+  cmd->add_option("--shots", a->shots, "MMLU few-shot examples")->capture_default_str();
+  cmd->add_option("--subjects", a->subjects, "MMLU subjects (default: all)");
+  cmd->add_option("--limit", a->limit, "MMLU: first N test questions per subject");
+  cmd->add_option("--mmlu-batch", a->mmlu_batch, "MMLU sequences per forward call (0: one, batch-invariant)");
+  cmd->add_option("--json", a->json_out, "write the figures as JSON");
+  cmd->add_flag("--profile", a->profile, "CUDA: GPU time per engine phase (CUDA events, one sync per step; slows the run a little)");
+  add_engine_options(cmd, a->engine);
+  return [a](const std::vector<std::string>& argv) {
+    if (a->synthetic.empty() && a->model.empty()) throw Error("bench-engine needs --synthetic CONFIG or --model DIR");
+    if (a->warmup < 0 || a->repeats < 1) throw Error("--warmup must be >= 0 and --repeats >= 1");
+    const auto models = model_choices(*a);
+    if (models.empty()) throw Error("--weights names no model");
+    a->engine.forward.profile = a->profile;
+    // One K/V slot per sequence in flight: the largest B x T must fit (the CUDA engine's cache).
+    if (a->engine.max_context->count() == 0) {
+      std::int64_t need = std::max(a->ctx, a->engine.forward.limits.max_context);
+      if (!a->no_shapes)
+        for (const auto& s : evals::parse_engine_shapes(a->shapes)) need = std::max(need, s.batch * s.tokens);
+      a->engine.forward.limits.max_context = need;
+    }
+    nlohmann::json out = {{"schema", "quantgate.bench_engine/1"}, {"provenance", provenance_json(argv)},
+                          {"precision", a->engine.forward.precision},
+                          {"max_batch_tokens", a->engine.forward.limits.max_batch_tokens}};
+    if (!a->no_shapes) out["forward"] = forward_shapes(*a, models);
+    if (!a->kl_corpus.empty() || !a->kl_tokens.empty()) out["kl"] = kl_end_to_end(*a, models);
+    if (!a->mmlu_data.empty()) out["mmlu"] = mmlu_end_to_end(*a, models);
+    if (!a->json_out.empty()) {
+      std::ofstream f(a->json_out);
+      if (!f) throw Error("cannot write the results JSON", {.file = a->json_out});
+      f << out.dump(2) << "\n";
+    }
+    return 0;
+  };
+}
+
+}  // namespace qg::cli

@@ -113,7 +113,8 @@ nlohmann::json kl_end_to_end(const BenchEngineArgs& a, const std::vector<ModelCh
   const KlChunkPlan plan = plan_kl_chunks(corpus.ids, bos, {.ctx = a.ctx, .max_chunks = a.max_chunks});
   const double tokenize_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   std::cerr << plan.rule << "\n";
-  KlRunOptions options;
+  // The engine computes --logits-rows (512) rows per head GEMM; comparing them in one go keeps the GPU busy.
+  KlRunOptions options{.chunk_rows = a.engine.forward.limits.logits_rows};
   options.on_chunk = [](const KlProgress& p) {
     if (p.chunks_done % 10 == 0 || p.chunks_done == p.n_chunks)
       std::cerr << fmt::format("kl: chunk {}/{}, {:.0f} tokens/s\n", p.chunks_done, p.n_chunks,

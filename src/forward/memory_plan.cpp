@@ -20,7 +20,7 @@ GemmInputPrecision parse_precision(const std::string& text) {
 
 std::uint64_t StepWidths::bytes_per_row() const {
   const std::int64_t f32 = residual + gemm_f32 + q + 2 * kv + out1 + out2 + ple + moe_f32;
-  const std::int64_t b16 = gemm_in + gemm_lo + moe_bf16;
+  const std::int64_t b16 = gemm_in + gemm_lo + moe_bf16 + q_f16;
   return static_cast<std::uint64_t>(4 * f32 + 2 * b16 + row_meta_bytes);
 }
 
@@ -39,6 +39,7 @@ StepWidths step_widths(const Gemma4TextConfig& c, GemmInputPrecision precision) 
   w.gemm_lo = split ? w.gemm_in : 0;
   w.gemm_f32 = split ? w.gemm_in : 0;
   w.q = q;
+  w.q_f16 = split ? 0 : q;
   w.kv = kv;
   w.out1 = std::max({c.d_model, ff, ple, c.d_ple});
   w.out2 = std::max(ff, c.d_ple);  // also the PLE gate output [P]
@@ -66,7 +67,7 @@ std::uint64_t kv_bytes_per_token(const Gemma4TextConfig& c, GemmInputPrecision p
 }
 
 std::uint64_t MemoryPlan::total() const {
-  return weights + dequant_workspace + kv_cache + activations + logits + cublas_workspace;
+  return weights + dequant_workspace + kv_cache + activations + logits + cublas_workspace + attention_scores;
 }
 
 std::string format_bytes(std::uint64_t bytes) {
@@ -79,11 +80,13 @@ std::string format_bytes(std::uint64_t bytes) {
 std::string MemoryPlan::breakdown() const {
   return fmt::format(
       "weights {} + dequant workspace {} + KV cache {} ({} tokens) + activations {} ({} tokens a step, {}) + "
-      "logits {} ({} rows) + cuBLAS workspace {} = {}",
+      "logits {} ({} rows) + cuBLAS workspace {}{} = {}",
       format_bytes(weights), format_bytes(dequant_workspace), format_bytes(kv_cache), limits.max_context,
       format_bytes(activations), limits.max_batch_tokens, precision_name(limits.precision), format_bytes(logits),
       limits.logits_rows,
-      format_bytes(cublas_workspace), format_bytes(total()));
+      format_bytes(cublas_workspace),
+      attention_scores > 0 ? fmt::format(" + attention scores {}", format_bytes(attention_scores)) : "",
+      format_bytes(total()));
 }
 
 MemoryPlan plan_memory(const Gemma4TextConfig& c, std::uint64_t weight_bytes, std::uint64_t dequant_workspace,
@@ -103,6 +106,7 @@ MemoryPlan plan_memory(const Gemma4TextConfig& c, std::uint64_t weight_bytes, st
   const std::int64_t head_row = c.d_model * (limits.precision == GemmInputPrecision::kAccurate ? 2 + 2 + 4 : 2);
   p.logits = static_cast<std::uint64_t>(limits.logits_rows) * static_cast<std::uint64_t>(c.n_vocab * 4 + head_row);
   p.cublas_workspace = cublas_workspace;
+  p.attention_scores = limits.precision == GemmInputPrecision::kFast ? kAttentionScoreBytes : 0;
   return p;
 }
 
@@ -111,7 +115,7 @@ void check_plan_fits(const MemoryPlan& plan, const Gemma4TextConfig& c, std::uin
   if (plan.total() <= free_bytes) return;
   const std::string head = fmt::format("{} needs {} of GPU memory but {} is free: {}", what,
                                        format_bytes(plan.total()), format_bytes(free_bytes), plan.breakdown());
-  const std::uint64_t fixed = plan.weights + plan.dequant_workspace + plan.cublas_workspace;
+  const std::uint64_t fixed = plan.weights + plan.dequant_workspace + plan.cublas_workspace + plan.attention_scores;
   const std::uint64_t minimal = fixed + kv_bytes_per_token(c, plan.limits.precision) * 512 +
                                 step_widths(c, plan.limits.precision).bytes_per_row() * 128 +
                                 static_cast<std::uint64_t>(c.n_vocab * 4 + c.d_model * 2);

@@ -43,6 +43,7 @@ struct StepWidths {
   std::int64_t ple = 0;        // fp32 per-layer inputs [n_layers * d_ple] (0 without PLE)
   std::int64_t moe_f32 = 0;    // fp32 MoE buffers: router input, router logits, gate_up, expert out, mixture
   std::int64_t moe_bf16 = 0;   // bf16 MoE buffers: expert input, gathered rows, gated activation
+  std::int64_t q_f16 = 0;      // fp16 queries of attention by GEMMs (fast precision only)
   std::int64_t row_meta_bytes = 24;  // ids, positions (int32), kv_start, kv_dest (int64)
   std::uint64_t bytes_per_row() const;
 };
@@ -53,6 +54,10 @@ StepWidths step_widths(const Gemma4TextConfig& config, GemmInputPrecision precis
 std::uint64_t kv_bytes_per_token(const Gemma4TextConfig& config, GemmInputPrecision precision);
 int kv_element_bytes(GemmInputPrecision precision);  // 4 or 2
 
+// Fast precision runs attention as GEMMs over blocks of query rows whose fp32 scores + fp16 probabilities take
+// at most this much (forward/cuda/gemm_attention.h); accurate precision needs none.
+inline constexpr std::uint64_t kAttentionScoreBytes = std::uint64_t{128} << 20;
+
 struct MemoryPlan {
   std::uint64_t weights = 0;            // as stored on the GPU (bf16 dense, packed quantized, fp32 vectors)
   std::uint64_t dequant_workspace = 0;  // bf16 [out, in] of the largest quantized matrix
@@ -60,6 +65,7 @@ struct MemoryPlan {
   std::uint64_t activations = 0;
   std::uint64_t logits = 0;
   std::uint64_t cublas_workspace = 0;
+  std::uint64_t attention_scores = 0;  // fast precision: one block of scores of attention by GEMMs
   EngineLimits limits;
 
   std::uint64_t total() const;

@@ -82,11 +82,67 @@ __global__ void dequantize_kernel(DequantParams p, std::uint16_t* __restrict__ o
   }
 }
 
+// The common W4A16/W8A16 layout (pack-quantized, no zero point, groups of a multiple of the values per word,
+// no g_idx, in % values-per-word == 0): one thread per int32 word, the word's 8 (4-bit) or 4 (8-bit) values
+// written as one 16- or 8-byte store. The same per-value operations as dequant_one, so the same bits.
+template <int kBits>
+__global__ void dequantize_words_kernel(DequantParams p, std::uint16_t* __restrict__ out) {
+  constexpr int kPer = 32 / kBits;
+  const std::int64_t words_per_row = p.in / kPer;
+  const std::int64_t n = p.out * words_per_row;
+  for (std::int64_t w = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; w < n;
+       w += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t r = w / words_per_row, cw = w % words_per_row;
+    const auto word = static_cast<std::uint32_t>(p.words[r * p.row_stride + cw]);
+    const float scale = load_scale(p, r, p.per_tensor ? 0 : cw * kPer / p.group_size);
+    std::uint16_t bits[kPer];
+#pragma unroll
+    for (int j = 0; j < kPer; ++j) {
+      const std::uint32_t u = (word >> (j * kBits)) & ((1u << kBits) - 1u);
+      const std::int32_t q = static_cast<std::int32_t>(u) - (1 << (kBits - 1));
+      const float v = __fmul_rn(static_cast<float>(q), scale);
+      bits[j] = p.out_f16 ? f32_to_bf16(f16_to_f32(f32_to_f16(round_f16(v)))) : f32_to_bf16(round_bf16(v));
+    }
+    std::uint16_t* dst = out + r * p.in + cw * kPer;
+    if constexpr (kPer == 8) {
+      uint4 packed;
+      packed.x = bits[0] | (static_cast<std::uint32_t>(bits[1]) << 16);
+      packed.y = bits[2] | (static_cast<std::uint32_t>(bits[3]) << 16);
+      packed.z = bits[4] | (static_cast<std::uint32_t>(bits[5]) << 16);
+      packed.w = bits[6] | (static_cast<std::uint32_t>(bits[7]) << 16);
+      *reinterpret_cast<uint4*>(dst) = packed;
+    } else {
+      uint2 packed;
+      packed.x = bits[0] | (static_cast<std::uint32_t>(bits[1]) << 16);
+      packed.y = bits[2] | (static_cast<std::uint32_t>(bits[3]) << 16);
+      *reinterpret_cast<uint2*>(dst) = packed;
+    }
+  }
+}
+
 }  // namespace
 
 void launch_dequantize(const DequantParams& p, std::uint16_t* out, cudaStream_t stream) {
   if (p.out <= 0 || p.in <= 0) return;
   constexpr int kThreads = 256;
+  const int per = 32 / p.num_bits;
+  // The word-at-a-time path: its stores need rows of whole words and 16/8-byte aligned row starts.
+  const bool words_path = p.format == Format::kPacked && p.zero_kind == ZeroKind::kNone && p.g_idx == nullptr &&
+                          (p.num_bits == 4 || p.num_bits == 8) && p.in % 8 == 0 &&
+                          (p.per_tensor || !p.grouped || p.group_size % per == 0) &&
+                          reinterpret_cast<std::uintptr_t>(out) % 16 == 0;
+  if (words_path) {
+    DequantParams q = p;
+    if (!q.grouped && !q.per_tensor) q.group_size = q.in;  // channel-wise: one group per row
+    const std::int64_t words = p.out * (p.in / per);
+    const std::int64_t blocks = std::min<std::int64_t>((words + kThreads - 1) / kThreads, 1 << 20);
+    if (p.num_bits == 4)
+      dequantize_words_kernel<4><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(q, out);
+    else
+      dequantize_words_kernel<8><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(q, out);
+    check_launch("dequantize_words_kernel");
+    return;
+  }
   const std::int64_t col_blocks = (p.in + kThreads - 1) / kThreads;
   if (col_blocks > 0x7fffffffLL) throw Error(fmt::format("dequantize: in_features {} too large", p.in));
   // One thread per column; rows loop over gridDim.y, which stays within the 65535 limit.

@@ -29,6 +29,7 @@ TEST_CASE("memory plan: E4B K/V cache bytes per token, by hand", "[memory_plan]"
   // fp32 logits [512, 262144] (the default --logits-rows) + the head's input rows: bf16 hi and lo halves and
   // their fp32 staging
   CHECK(p.logits == 512ull * (262144 * 4 + 2560 * (2 + 2 + 4)));
+  CHECK(p.attention_scores == 0);  // accurate precision: the attention kernel needs no score blocks
   CHECK(p.total() == p.weights + p.dequant_workspace + p.kv_cache + p.activations + p.logits + p.cublas_workspace);
 }
 
@@ -42,11 +43,16 @@ TEST_CASE("memory plan: step widths of E4B", "[memory_plan]") {
   CHECK(w.gemm_in == 10240);
   CHECK(w.ple == 42 * 256);
   CHECK(w.moe_f32 == 0);
-  // per row: 4 * (2560 + 4096 + 2*1024 + 10752 + 10240 + 10752) + 2 * 10240 + 24 metadata bytes
-  CHECK(w.bytes_per_row() == 4ull * (2560 + 4096 + 2048 + 10752 + 10240 + 10752) + 2ull * 10240 + 24);
-  // accurate: an fp32 staging row and a bf16 low-half row of the widest GEMM input in addition
+  CHECK(w.q_f16 == 8 * 512);      // fast: fp16 queries for attention by GEMMs
+  // per row: 4 * (2560 + 4096 + 2*1024 + 10752 + 10240 + 10752) + 2 * (10240 + 4096) + 24 metadata bytes
+  CHECK(w.bytes_per_row() == 4ull * (2560 + 4096 + 2048 + 10752 + 10240 + 10752) + 2ull * (10240 + 4096) + 24);
+  // accurate: an fp32 staging row and a bf16 low-half row of the widest GEMM input in addition, no fp16 queries
   const StepWidths a = step_widths(e4b(), GemmInputPrecision::kAccurate);
-  CHECK(a.bytes_per_row() == w.bytes_per_row() + 4ull * 10240 + 2ull * 10240);
+  CHECK(a.q_f16 == 0);
+  CHECK(a.bytes_per_row() == w.bytes_per_row() + 4ull * 10240 + 2ull * 10240 - 2ull * 4096);
+  // fast precision plans one block of attention scores
+  CHECK(plan_memory(e4b(), 0, 0, EngineLimits{.precision = GemmInputPrecision::kFast}, 0).attention_scores ==
+        kAttentionScoreBytes);
 }
 
 TEST_CASE("memory plan: too little memory is refused with needed vs free and a flag that fits", "[memory_plan]") {

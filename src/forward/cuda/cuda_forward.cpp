@@ -92,6 +92,8 @@ void CudaForward::Impl::init_buffers() {
   moe_f32 = f32(widths.moe_f32, "MoE buffers");
   moe_bf16 = DeviceBuffer(R * static_cast<std::size_t>(widths.moe_bf16) * 2, "MoE bf16 buffers");
   ids = DeviceBuffer(R * 4, "token ids");
+  if (lim.precision == GemmInputPrecision::kFast)
+    gemm_attention = std::make_unique<cuda::GemmAttention>(lim.max_batch_tokens, widths.q, kAttentionScoreBytes);
   positions = DeviceBuffer(R * 4, "positions");
   kv_start = DeviceBuffer(R * 8, "cache slots");
   kv_dest = DeviceBuffer(R * 8, "cache rows");
@@ -310,6 +312,10 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
                                        host.data() + seg.first_row * width, Device::kHost}});
           }
         };
+      e.step_spans.clear();
+      for (const StepSegment& seg : segments)
+        e.step_spans.push_back({seg.first_row, seg.n_rows, jobs[seg.job].first_position + seg.first_local,
+                                jobs[seg.job].slot});
       cuda::run_decoder_step(e, m, emit);
       e.profile.mark("final_norm_hook", s);
 

@@ -148,6 +148,23 @@ struct Step {
     }
     // KV-shared layers read their source layer's cache, written earlier in this same step.
     const auto src = static_cast<std::size_t>(l.kv_source);
+    if (e.gemm_attention) {  // fast precision: tensor-core GEMMs, output over the (consumed) queries
+      mark("attn.kernel");
+      e.gemm_attention->run(*e.gemm,
+                            {.q = q, .k = e.k_cache[src].as<__half>(), .v = e.v_cache[src].as<__half>(), .rows = m,
+                             .n_heads = static_cast<int>(nq), .n_kv_heads = static_cast<int>(nkv),
+                             .d = static_cast<int>(D), .window = l.type == LayerType::kSliding ? c.sliding_window : 0,
+                             .out = q},
+                            e.step_spans, s);
+      mark("gemm_input_convert");
+      f32_to_bf16(q, m * nq * D, e.gemm_in.as<bf16>(), s);
+      mark("attn.o_gemm");
+      gemm({e.gemm_in.as<bf16>(), nullptr}, w.o_proj, e.out1.as<float>());
+      mark("norm_add");
+      emit_normed(activation::kAttentionOutput, i, e.out1.as<float>(), w.post_attention_norm, H);
+      add_rms_norm(e.x.as<float>(), e.out1.as<float>(), w.post_attention_norm.as<float>(), m, H, eps, s);
+      return;
+    }
     AttentionParams p;
     p.q = q;
     if (e.accurate()) {

@@ -15,6 +15,7 @@
 #include "forward/cuda/gemm.h"
 #include "forward/cuda/gpu_weights.h"
 #include "forward/memory_plan.h"
+#include "forward/cuda/gemm_attention.h"
 #include "forward/cuda/phase_profiler.h"
 #include "kernels/device_buffer.h"
 
@@ -92,6 +93,9 @@ struct CudaForward::Impl {
   cuda::DeviceBuffer inv_freq_sliding, inv_freq_full;
   cuda::PinnedBuffer meta_host, logits_host;
   cuda::PhaseProfiler profile;  // CudaForwardOptions::profile
+  // Fast precision: attention as GEMMs (forward/cuda/gemm_attention.h) over the step's runs of rows.
+  std::unique_ptr<cuda::GemmAttention> gemm_attention;
+  std::vector<cuda::AttentionSpan> step_spans;
 
   ~Impl();
   void init_buffers();  // allocates everything the plan counts

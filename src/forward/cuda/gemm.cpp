@@ -49,4 +49,17 @@ void Gemm::f32(const float* x, const float* w, float* y, std::int64_t m, std::in
   check(cublasSgemm(handle_, CUBLAS_OP_T, CUBLAS_OP_N, N, M, K, &alpha, w, K, x, K, &beta, y, N), "fp32 GEMM");
 }
 
+void Gemm::f16_batched(const F16Batched& g) const {
+  if (g.m == 0 || g.n == 0 || g.batch == 0) return;
+  // Column-major view of row-major C[m, n] is Cᵀ[n, m]: Cᵀ = op(B)ᵀ·Aᵀ, where the column-major view of row-major
+  // B is Bᵀ; so B[n, k] needs OP_T and B[k, n] OP_N, and A's view is Aᵀ[k, m] (OP_N).
+  const int M = to_int(g.m, "m"), N = to_int(g.n, "n"), K = to_int(g.k, "k"), batch = to_int(g.batch, "batch");
+  const float alpha = 1.0f, beta = 0.0f;
+  check(cublasGemmStridedBatchedEx(handle_, g.b_is_nk ? CUBLAS_OP_T : CUBLAS_OP_N, CUBLAS_OP_N, N, M, K, &alpha, g.b,
+                                   CUDA_R_16F, to_int(g.ldb, "ldb"), g.sb, g.a, CUDA_R_16F, to_int(g.lda, "lda"), g.sa,
+                                   &beta, g.c, CUDA_R_32F, to_int(g.ldc, "ldc"), g.sc, batch, CUBLAS_COMPUTE_32F,
+                                   CUBLAS_GEMM_DEFAULT),
+        "fp16 batched GEMM");
+}
+
 }  // namespace qg::cuda

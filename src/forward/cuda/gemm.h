@@ -6,6 +6,7 @@
 // an expert (gemma4-text.md §15 item 16).
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
+#include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
@@ -25,6 +26,22 @@ class Gemm {
   void bf16(const __nv_bfloat16* x, const __nv_bfloat16* w, float* y, std::int64_t m, std::int64_t n,
             std::int64_t k, float alpha = 1.0f, float beta = 0.0f) const;
   void f32(const float* x, const float* w, float* y, std::int64_t m, std::int64_t n, std::int64_t k) const;
+
+  // Strided-batched fp16 GEMM, fp32 accumulation and output, in row-major terms: for b < batch,
+  //   C_b[m, n] = A_b[m, k] · B_bᵀ      (b_is_nk: B_b is [n, k], e.g. attention scores Q·Kᵀ)
+  //   C_b[m, n] = A_b[m, k] · B_b       (otherwise: B_b is [k, n], e.g. P·V)
+  // with row strides lda/ldb/ldc and batch strides sa/sb/sc in elements (sb = 0: one B for every batch).
+  struct F16Batched {
+    const __half* a = nullptr;
+    std::int64_t lda = 0, sa = 0;
+    const __half* b = nullptr;
+    std::int64_t ldb = 0, sb = 0;
+    bool b_is_nk = true;
+    float* c = nullptr;
+    std::int64_t ldc = 0, sc = 0;
+    std::int64_t m = 0, n = 0, k = 0, batch = 1;
+  };
+  void f16_batched(const F16Batched& g) const;
 
   static constexpr std::size_t kDefaultWorkspaceBytes = std::size_t{32} << 20;
 

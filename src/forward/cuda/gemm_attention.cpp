@@ -1,0 +1,75 @@
+#include "forward/cuda/gemm_attention.h"
+
+#include <fmt/format.h>
+
+#include <algorithm>
+
+#include "common/error.h"
+#include "kernels/attention_softmax_kernels.cuh"
+
+namespace qg::cuda {
+
+namespace {
+// cuBLAS's fp16 tensor-core kernels want 16-byte aligned rows: score rows are padded to 8 halves.
+std::int64_t padded(std::int64_t keys) { return (keys + 7) / 8 * 8; }
+}  // namespace
+
+std::size_t GemmAttention::bytes(std::int64_t max_rows, std::int64_t max_q_width, std::size_t score_bytes) {
+  return static_cast<std::size_t>(max_rows * max_q_width) * 2 + score_bytes;
+}
+
+GemmAttention::GemmAttention(std::int64_t max_rows, std::int64_t max_q_width, std::size_t score_bytes)
+    : max_rows_(max_rows),
+      max_q_width_(max_q_width),
+      score_bytes_(score_bytes),
+      q16_(static_cast<std::size_t>(max_rows * max_q_width) * 2, "attention queries (fp16)"),
+      scores_(score_bytes, "attention scores") {}
+
+void GemmAttention::run(const Gemm& gemm, const GemmAttentionArgs& a, std::span<const AttentionSpan> spans,
+                        cudaStream_t s) {
+  if (a.rows == 0) return;
+  if (a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads != 0 || a.d % 8 != 0 || a.d <= 0)
+    throw Error(fmt::format("gemm attention: {} heads over {} kv heads at d = {} (need a multiple of 8)", a.n_heads,
+                            a.n_kv_heads, a.d));
+  if (a.rows > max_rows_ || a.n_heads * static_cast<std::int64_t>(a.d) > max_q_width_)
+    throw Error(fmt::format("gemm attention: {} rows x {} wide exceed the workspace ({} x {})", a.rows,
+                            a.n_heads * a.d, max_rows_, max_q_width_));
+  const std::int64_t H = a.n_heads, KV = a.n_kv_heads, D = a.d, G = H / KV;
+  __half* q16 = q16_.as<__half>();
+  f32_to_f16(a.q, a.rows * H * D, q16, s);
+  for (const AttentionSpan& span : spans) {
+    if (span.first_row < 0 || span.n_rows < 0 || span.first_row + span.n_rows > a.rows || span.first_position < 0)
+      throw Error(fmt::format("gemm attention: span rows [{}, +{}) at position {} outside the step's {} rows",
+                              span.first_row, span.n_rows, span.first_position, a.rows));
+    // Query rows per block: the block's scores (fp32) and probabilities (fp16) of G heads fit the budget,
+    // sized for the widest block of this span.
+    const std::int64_t last = span.first_position + span.n_rows;  // one past the last position
+    const std::int64_t widest = a.window > 0 ? std::min(last, a.window - 1 + span.n_rows) : last;
+    const std::int64_t per_row = G * padded(widest) * 6;
+    const std::int64_t block = std::clamp<std::int64_t>(static_cast<std::int64_t>(score_bytes_) / per_row, 1,
+                                                        std::max<std::int64_t>(span.n_rows, 1));
+    for (std::int64_t r0 = 0; r0 < span.n_rows; r0 += block) {
+      const std::int64_t nq = std::min(block, span.n_rows - r0);
+      const std::int64_t p_first = span.first_position + r0, p_end = p_first + nq;
+      const std::int64_t k_lo = a.window > 0 ? std::max<std::int64_t>(0, p_first - a.window + 1) : 0;
+      const std::int64_t keys = p_end - k_lo, ld = padded(keys);
+      float* scores = scores_.as<float>();
+      auto* probs = reinterpret_cast<__half*>(scores + G * nq * ld);
+      const std::int64_t row0 = span.first_row + r0;
+      for (std::int64_t g = 0; g < KV; ++g) {
+        const std::int64_t kv_row = span.kv_start + k_lo;
+        // S_h[nq, keys] = Q_h · K_gᵀ for the G query heads h of kv head g (one K for the batch).
+        gemm.f16_batched({.a = q16 + (row0 * H + g * G) * D, .lda = H * D, .sa = D,
+                          .b = a.k + (kv_row * KV + g) * D, .ldb = KV * D, .sb = 0, .b_is_nk = true,
+                          .c = scores, .ldc = ld, .sc = nq * ld, .m = nq, .n = keys, .k = D, .batch = G});
+        masked_softmax_to_f16(scores, probs, G, nq, keys, ld, p_first, k_lo, a.window, s);
+        // O_h[nq, D] = P_h · V_g, written in place into the [rows, n_heads, d] output.
+        gemm.f16_batched({.a = probs, .lda = ld, .sa = nq * ld, .b = a.v + (kv_row * KV + g) * D, .ldb = KV * D,
+                          .sb = 0, .b_is_nk = false, .c = a.out + (row0 * H + g * G) * D, .ldc = H * D, .sc = D,
+                          .m = nq, .n = D, .k = keys, .batch = G});
+      }
+    }
+  }
+}
+
+}  // namespace qg::cuda

@@ -50,20 +50,13 @@ template <typename Out>
 __global__ void gelu_tanh_mul_kernel(const float* __restrict__ gate, std::int64_t gate_stride,
                                      const float* __restrict__ up, std::int64_t up_stride, std::int64_t rows,
                                      std::int64_t width, Out* __restrict__ out, std::int64_t out_stride) {
-  // Rows over gridDim.y (strided), columns over x: no 64-bit division per element (it cost more than the math).
-  for (std::int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
-    const float* g_row = gate + r * gate_stride;
-    const float* u_row = up + r * up_stride;
-    Out* o_row = out + r * out_stride;
-    for (std::int64_t j = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; j < width;
-         j += static_cast<std::int64_t>(gridDim.x) * blockDim.x)
-      store(o_row + j, __fmul_rn(gelu_tanh_f32(g_row[j]), u_row[j]));
+  const std::int64_t n = rows * width;
+  for (std::int64_t i = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; i < n;
+       i += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
+    const std::int64_t r = i / width, j = i - r * width;
+    const float g = gelu_tanh_f32(gate[r * gate_stride + j]);
+    store(out + r * out_stride + j, __fmul_rn(g, up[r * up_stride + j]));
   }
-}
-
-dim3 rows_grid(std::int64_t rows, std::int64_t width) {
-  const std::int64_t x = std::min<std::int64_t>((width + kThreads - 1) / kThreads, 1024);
-  return dim3(static_cast<unsigned>(x), static_cast<unsigned>(std::min<std::int64_t>(rows, 65535)));
 }
 
 __global__ void f32_to_bf16_kernel(const float* __restrict__ x, std::int64_t n, __nv_bfloat16* __restrict__ y) {
@@ -118,7 +111,7 @@ void gelu_tanh_mul_to_bf16(const float* gate, std::int64_t gate_stride, const fl
                             width, gate_stride, up_stride, out_stride));
   if (rows == 0 || width == 0) return;
   if (gate == nullptr || up == nullptr || out == nullptr) throw Error("gelu_tanh_mul_to_bf16: null pointer");
-  gelu_tanh_mul_kernel<<<rows_grid(rows, width), kThreads, 0, stream>>>(gate, gate_stride, up, up_stride, rows,
+  gelu_tanh_mul_kernel<<<grid_for(rows * width), kThreads, 0, stream>>>(gate, gate_stride, up, up_stride, rows,
                                                                          width, out, out_stride);
   check_launch("gelu_tanh_mul_to_bf16");
 }
@@ -131,7 +124,7 @@ void gelu_tanh_mul_to_f32(const float* gate, std::int64_t gate_stride, const flo
                             width, gate_stride, up_stride, out_stride));
   if (rows == 0 || width == 0) return;
   if (gate == nullptr || up == nullptr || out == nullptr) throw Error("gelu_tanh_mul_to_f32: null pointer");
-  gelu_tanh_mul_kernel<<<rows_grid(rows, width), kThreads, 0, stream>>>(gate, gate_stride, up, up_stride, rows,
+  gelu_tanh_mul_kernel<<<grid_for(rows * width), kThreads, 0, stream>>>(gate, gate_stride, up, up_stride, rows,
                                                                          width, out, out_stride);
   check_launch("gelu_tanh_mul_to_f32");
 }

@@ -46,11 +46,8 @@ void GemmAttention::run(const Gemm& gemm, const GemmAttentionArgs& a, std::span<
     const std::int64_t last = span.first_position + span.n_rows;  // one past the last position
     const std::int64_t widest = a.window > 0 ? std::min(last, a.window - 1 + span.n_rows) : last;
     const std::int64_t per_row = G * padded(widest) * 6;
-    std::int64_t block = std::clamp<std::int64_t>(static_cast<std::int64_t>(score_bytes_) / per_row, 1,
-                                                  std::max<std::int64_t>(span.n_rows, 1));
-    // Sliding layers: a block of B rows multiplies B + window - 1 keys, of which each row uses `window`; blocks of
-    // half a window keep the wasted share near 1/3 while the GEMMs stay large (G x B rows).
-    if (a.window > 0) block = std::min(block, std::max<std::int64_t>(64, a.window / 2));
+    const std::int64_t block = std::clamp<std::int64_t>(static_cast<std::int64_t>(score_bytes_) / per_row, 1,
+                                                        std::max<std::int64_t>(span.n_rows, 1));
     for (std::int64_t r0 = 0; r0 < span.n_rows; r0 += block) {
       const std::int64_t nq = std::min(block, span.n_rows - r0);
       const std::int64_t p_first = span.first_position + r0, p_end = p_first + nq;

@@ -11,7 +11,8 @@
 // RoPE, softmax, GEMM accumulation and outputs are fp32. GEMM inputs and the K/V cache depend on --precision
 // (forward/memory_plan.h): accurate (default) carries GEMM inputs as bf16 hi + lo halves (two GEMMs, ~2^-17)
 // and caches K/V in fp32, following the fp32 CPU reference to KL ~1e-6 on the fixtures; fast rounds GEMM
-// inputs to bf16 and caches K/V in fp16, like bf16 inference engines (KL ~2e-4 from the reference there).
+// inputs to bf16, caches K/V in fp16 and runs attention as fp16 tensor-core GEMMs (forward/cuda/gemm_attention.h),
+// like bf16 inference engines (KL ~2e-4 from the reference there).
 // Logits are computed --logits-rows at a time and handed to the consumer on the host or, with
 // ScoreOptions::logits_on_device, on the GPU.
 //

@@ -8,8 +8,9 @@ packages=(
   build-essential cmake ninja-build pkg-config git python3
   libcli11-dev nlohmann-json3-dev libfmt-dev libeigen3-dev   # CLI, JSON, formatting, CPU maths
   libcurl4-openssl-dev                                      # load generator (HTTP)
-  libcpp-httplib-dev python3-aiohttp                        # bench: scripted test server; Python client comparison
+  python3-jsonschema                                        # CLI tests: results files against reports/schema
   catch2 libbenchmark-dev                                   # tests and benchmarks
+  gnuplot-nox                                               # compare: SVG charts
   clang libclang-rt-14-dev                                  # libFuzzer for the header fuzz target
 )
 

@@ -2,7 +2,9 @@
 // drives an OpenAI-compatible server (vLLM, SGLang, llama.cpp server, ...) with streaming requests and
 // reports tok/s, TTFT, TPOT, ITL and E2E latency per concurrency level (flags follow `vllm bench serve`).
 #include <fmt/format.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -16,6 +18,7 @@
 #include "common/error.h"
 #include "load/bench_metrics.h"
 #include "load/bench_report.h"
+#include "load/fd_limit.h"
 #include "load/load_client.h"
 #include "load/nvml_sampler.h"
 #include "load/prometheus.h"
@@ -23,6 +26,10 @@
 #include "load/prompts.h"
 #include "load/request_builder.h"
 #include "report/provenance.h"
+#include "report/results_file.h"
+#include "report/served_checkpoint.h"
+#include "common/sha256.h"
+#include "cli/flags_json.h"
 #include "text/tokenizer.h"
 
 namespace qg::cli {
@@ -59,6 +66,8 @@ struct BenchArgs {
   std::string extra_body;
   std::int64_t server_pid = -1;
   bool no_vram = false;
+  std::string checkpoint;
+  bool hash_checkpoint = false;
 };
 
 nlohmann::ordered_json vram_json(const load::VramReport& v) {
@@ -198,8 +207,15 @@ CommandRunner register_bench(CLI::App& app) {
   cmd->add_flag("--no-vram", a->no_vram, "do not sample VRAM with NVML");
   cmd->add_flag("--save-detailed", a->save_detailed, "add per-request arrays to the results JSON");
   cmd->add_option("--json", a->json_out, "write the results JSON here ('-' for stdout)");
+  cmd->add_option("--checkpoint", a->checkpoint,
+                  "the served checkpoint's directory: its identity and quantization scheme go into the results (what "
+                  "`quantgate card` matches its Benchmarks rows by)");
+  cmd->add_flag("--hash-checkpoint", a->hash_checkpoint, "with --checkpoint: record the sha256 of its files (slow)");
 
-  return [a](const std::vector<std::string>& argv) {
+  return [a, cmd](const std::vector<std::string>& argv) {
+    // Read before the load runs, so a wrong directory fails at once.
+    const nlohmann::json served =
+        a->checkpoint.empty() ? nlohmann::json() : served_checkpoint_json(a->checkpoint, a->hash_checkpoint);
     const auto levels = parse_size_list(a->max_concurrency, "--max-concurrency");
     const auto pcts = parse_double_list(a->percentiles, "--metric-percentiles");
     const load::Slo slo = load::parse_goodput(a->goodput);
@@ -277,10 +293,21 @@ CommandRunner register_bench(CLI::App& app) {
     nlohmann::ordered_json level_objs = nlohmann::ordered_json::array();
     std::string http_version;
     load::VramReport last_vram;
+    const bool tty = isatty(fileno(stderr)) != 0;
+    // One socket per stream: lift a 1024 soft limit before thousands of connections hit it.
+    const std::size_t max_level = *std::max_element(levels.begin(), levels.end());
+    const std::size_t fd_limit = load::raise_fd_limit(max_level + 256);
+    if (fd_limit < max_level + 64)
+      throw Error(fmt::format("--max-concurrency {} needs about {} file descriptors but RLIMIT_NOFILE allows {} "
+                              "(raise the hard limit: ulimit -Hn)", max_level, max_level + 64, fd_limit));
     for (std::size_t level : levels) {
       plan.max_concurrency = level;
-      plan.on_progress = [level](std::size_t done, std::size_t failed, std::size_t in_flight) {
-        std::cerr << fmt::format("concurrency {}: {} done, {} failed, {} in flight\n", level, done, failed, in_flight);
+      // A terminal gets one line rewritten in place; a log gets a plain line per second (at most).
+      plan.on_progress = [level, tty](const load::LoadProgress& p) {
+        const double tok_s = p.elapsed_s > 0 ? static_cast<double>(p.output_tokens) / p.elapsed_s : 0.0;
+        std::cerr << fmt::format("{}concurrency {}{}: {} done, {} in flight, {} errors, {:.0f} output tok/s, {:.1f} s{}",
+                                 tty ? "\r" : "", level, p.warmup ? " (warm-up)" : "", p.finished, p.in_flight, p.failed,
+                                 tok_s, p.elapsed_s, tty && !p.phase_done ? "\x1b[K" : "\n");
       };
       client.request_id_prefix = fmt::format("qg-c{}", level);
       std::optional<load::NvmlSampler> sampler;
@@ -312,8 +339,15 @@ CommandRunner register_bench(CLI::App& app) {
       if (first_error.empty()) first_error = m.first_error;
     }
 
+    ProvenanceInputs prov{.argv = argv, .flags = flags_json(*cmd), .seeds = {{"prompts", a->seed}}};
+    if (!served.is_null()) prov.checkpoints["served"] = served["identity"];
+    if (!a->prompt_file.empty())
+      prov.datasets["prompts"] = {{"path", a->prompt_file}, {"sha256", sha256_file_hex(a->prompt_file)}};
+    const nlohmann::ordered_json envelope = nlohmann::ordered_json::parse(results_envelope("bench", provenance_json(prov)).dump());
     nlohmann::ordered_json out;
-    out["date"] = nlohmann::ordered_json::parse(provenance_json(argv).dump())["time_utc"];
+    out["schema"] = envelope["schema"];
+    out["kind"] = envelope["kind"];
+    out["date"] = envelope["provenance"]["time_utc"];
     out["endpoint_type"] = a->backend;
     out["backend"] = a->backend;
     out["label"] = a->label;
@@ -323,6 +357,8 @@ CommandRunner register_bench(CLI::App& app) {
     out["server"] = server;
     out["server"]["base_url"] = a->base_url;
     out["server"]["http_version"] = http_version;
+    // What is served (bench --checkpoint): identity and quantization; null when not given.
+    out["served_checkpoint"] = nlohmann::ordered_json::parse(served.dump());
     out["workload"] = {{"endpoint", load::endpoint_path(endpoint)},
                        {"input_len", a->input_len},
                        {"output_len", a->output_len},
@@ -334,7 +370,7 @@ CommandRunner register_bench(CLI::App& app) {
     out["vram"] = vram_json(last_vram);  // the last level's; each level has its own under quantgate.vram
     out["vram"]["note_per_level"] = "each level's own samples are in levels[i].quantgate.vram";
     out["levels"] = level_objs;
-    out["provenance"] = nlohmann::ordered_json::parse(provenance_json(argv).dump());
+    out["provenance"] = envelope["provenance"];
 
     if (a->json_out == "-") {
       std::cout << out.dump(2) << "\n";

@@ -9,6 +9,7 @@
 
 #include "cli/commands.h"
 #include "cli/engine_options.h"
+#include "cli/split_commas.h"
 #include "common/error.h"
 #include "evals/engine_bench.h"
 #include "evals/kl_eval.h"
@@ -32,17 +33,6 @@ struct BenchEngineArgs {
   bool no_shapes = false, profile = false;
   EngineArgs engine;
 };
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    const std::size_t c = std::min(s.find(',', start), s.size());
-    if (c > start) out.push_back(s.substr(start, c - start));
-    start = c + 1;
-  }
-  return out;
-}
 
 double gib(std::uint64_t b) { return static_cast<double>(b) / (1024.0 * 1024.0 * 1024.0); }
 

@@ -17,6 +17,9 @@ CommandRunner register_score(CLI::App& app);
 CommandRunner register_bench(CLI::App& app);
 CommandRunner register_mmlu(CLI::App& app);
 CommandRunner register_kl(CLI::App& app);
+CommandRunner register_card(CLI::App& app);
+CommandRunner register_gate(CLI::App& app);
+CommandRunner register_compare(CLI::App& app);
 CommandRunner register_bench_engine(CLI::App& app);
 
 }  // namespace qg::cli

@@ -12,9 +12,16 @@
 #include "cli/commands.h"
 #include "common/error.h"
 #include "evals/kl_eval.h"
+#include "evals/kl_compact_cache.h"
+#ifdef QG_HAVE_CUDA
+#include "evals/kl_compact_device_comparer.h"
+#include "evals/kl_compact_device_writer.h"
+#endif
 #include "evals/kl_ref_cache.h"
+#include "evals/kl_two_pass.h"
 #include "evals/same_tokenizer.h"
 #include "cli/engine_options.h"
+#include "cli/flags_json.h"
 #include "report/checkpoint_identity.h"
 #include "report/kl_report.h"
 #include "report/provenance.h"
@@ -27,7 +34,10 @@ extern "C" void on_sigint(int) { g_interrupted = 1; }
 
 struct KlArgs {
   std::string ref, cand, corpus = "../shared/datasets/wikitext-2-raw/wiki.test.raw", tokens_file, tokenizer;
-  std::string text_field = "text", score_from = "half", json_out, dump_tokens, ref_cache;
+  std::string text_field = "text", score_from = "half", json_out, dump_tokens, ref_cache, save_ref_cache;
+  std::string ref_cache_tail = metrics::kl_tail_method_name(kDefaultKlTailMethod);
+  double ref_buffer_gb = 0;
+  std::int64_t ref_cache_topk = 256;
   EngineArgs engine;
   std::int64_t ctx = 2048, max_chunks = 0, chunk_rows = 64;
   bool llama_cpp_compat = false, hash_checkpoints = false, ctx_given = false;
@@ -45,6 +55,8 @@ struct KlArgs {
     (void)parse_device(engine.forward.device);
     if (max_kl < 0) throw Error("--max-kl must be >= 0");
     if (chunk_rows < 1) throw Error("--chunk-rows must be >= 1");
+    if (ref_cache_topk < 1) throw Error("--ref-cache-topk must be >= 1");
+    (void)metrics::parse_kl_tail_method(ref_cache_tail);
     (void)chunking();
   }
 };
@@ -54,8 +66,9 @@ CommandRunner register_kl(CLI::App& app) {
   auto a = std::make_shared<KlArgs>();
   CLI::App* cmd = app.add_subcommand("kl", "Per-token KL divergence of a candidate checkpoint against its "
                                            "reference over a corpus; exit 0 pass, 1 fail (--max-kl), 2 error.");
-  cmd->add_option("--ref", a->ref, "reference checkpoint directory (e.g. BF16)")->required();
-  cmd->add_option("--cand", a->cand, "candidate checkpoint directory (e.g. its W4A16 quantization)")->required();
+  cmd->add_option("--ref", a->ref, "reference checkpoint directory (e.g. BF16); optional with --ref-cache FILE");
+  cmd->add_option("--cand", a->cand, "candidate checkpoint directory (e.g. its W4A16 quantization); optional with "
+                                     "--save-ref-cache (then only the reference runs)");
   auto* corpus = cmd->add_option("--corpus", a->corpus, "plain text, or JSONL (.jsonl) with a text field")
                      ->capture_default_str();
   auto* tokens = cmd->add_option("--tokens-file", a->tokens_file, "token ids instead of text: JSON array (.json) "
@@ -70,7 +83,8 @@ CommandRunner register_kl(CLI::App& app) {
   cmd->add_flag("--llama-cpp-compat", a->llama_cpp_compat,
                 "llama-perplexity's chunking: ctx 512, BOS overwriting each chunk's first token");
   add_engine_options(cmd, a->engine);
-  cmd->add_option("--chunk-rows", a->chunk_rows, "logit rows per forward callback")->capture_default_str();
+  auto* chunk_rows = cmd->add_option("--chunk-rows", a->chunk_rows,
+                                     "logit rows per forward callback (default: 64 on the CPU, --logits-rows on a GPU)");
   cmd->add_option("--max-kl", a->max_kl, "gate: mean KL must not exceed this")->capture_default_str();
   cmd->add_option("--seed", a->seed, "bootstrap seed")->capture_default_str();
   cmd->add_option("--bootstrap-resamples", a->resamples, "block-bootstrap resamples")->capture_default_str();
@@ -80,28 +94,61 @@ CommandRunner register_kl(CLI::App& app) {
   cmd->add_option("--ref-cache", a->ref_cache,
                   "run the models one after the other through this directory of the reference's fp32 logits (1 MiB "
                   "per scored token at a 262k vocabulary): written on first use, reused while the reference, corpus "
-                  "and chunking match (the way to fit an 8B pair on a 24 GB GPU, or to compare several candidates)");
-  return [a, ctx, tokens](const std::vector<std::string>& argv) {
+                  "and chunking match (the way to fit an 8B pair on a 24 GB GPU, or to compare several candidates). "
+                  "A FILE (an existing file, or a name ending in .safetensors) is a compact cache written by "
+                  "--save-ref-cache instead: KL approximate (its method, bounds and measured error are printed), "
+                  "everything else exact");
+  auto* buffer = cmd->add_option("--ref-buffer-gb", a->ref_buffer_gb,
+                                 "exact two-pass mode: never both models resident; the reference runs over blocks of "
+                                 "chunks whose fp32 scored rows fit this many GiB of host memory, then the candidate "
+                                 "on each block (models reopened per block); results identical to the resident mode");
+  cmd->add_option("--save-ref-cache", a->save_ref_cache,
+                  "write a compact reference cache FILE (top-K ids + logits and exact per-token stats, ~8K+52 bytes "
+                  "a token): the reference pass only, or alongside the exact comparison when --cand is given");
+  cmd->add_option("--ref-cache-topk", a->ref_cache_topk, "K of --save-ref-cache")->capture_default_str();
+  cmd->add_option("--ref-cache-tail", a->ref_cache_tail,
+                  "KL tail estimate from a compact cache: proportional or log-sum (a lower bound)")
+      ->capture_default_str();
+  return [a, chunk_rows, ctx, tokens, cmd, buffer](const std::vector<std::string>& argv) {
+    // On a GPU the engine computes --logits-rows rows per head GEMM: comparing them in one go keeps the GPU busy
+    // (64-row KL launches left most SMs idle).
+    if (chunk_rows->count() == 0 && parse_device(a->engine.forward.device).cuda)
+      a->chunk_rows = a->engine.forward.limits.logits_rows;
     a->ctx_given = ctx->count() > 0;
     a->validate();
     const KlChunking chunking = a->chunking();
+    // Which memory mode (README, kl row): resident (both models loaded), two-pass (--ref-buffer-gb), the exact
+    // directory cache (--ref-cache DIR), or the compact cache (--save-ref-cache FILE writes, --ref-cache FILE reads).
+    const bool compact_in = !a->ref_cache.empty() && is_compact_ref_cache_path(a->ref_cache);
+    const bool dir_cache = !a->ref_cache.empty() && !compact_in;
+    const bool saving = !a->save_ref_cache.empty(), two_pass = buffer->count() > 0, has_cand = !a->cand.empty();
+    if (!has_cand && !saving) throw Error("--cand is required (only --save-ref-cache runs the reference alone)");
+    if (a->ref.empty() && !compact_in)
+      throw Error("--ref is required (only --ref-cache FILE, a compact reference cache, runs without it)");
+    if (!a->ref_cache.empty() && (saving || two_pass))
+      throw Error("--ref-cache cannot be combined with --save-ref-cache or --ref-buffer-gb");
+    if (compact_in && !std::filesystem::is_regular_file(a->ref_cache))
+      throw Error("no such compact reference cache file", {.file = a->ref_cache, .hint = "write one with --save-ref-cache FILE"});
     // Before any model is loaded: both must read the corpus's ids the same way.
-    if (const std::string note = check_same_tokenizer(a->ref, a->cand); !note.empty()) std::cerr << note << "\n";
+    if (!a->ref.empty() && has_cand)
+      if (const std::string note = check_same_tokenizer(a->ref, a->cand); !note.empty()) std::cerr << note << "\n";
     ForwardOptions engine = a->engine.forward;
     if (a->engine.max_context->count() == 0) engine.limits.max_context = chunking.ctx;  // one chunk in flight
-    const bool cached = !a->ref_cache.empty();
+    const bool cached = dir_cache;
     const bool reuse_cache = cached && kl_ref_cache_exists(a->ref_cache);
-    // Without a cache both models are loaded at once; with one, the reference runs first (or not at all when its
-    // cache is reused) and is released before the candidate is loaded.
+    // Resident: both models loaded at once. Otherwise the reference runs first (or not at all) and is released
+    // before the candidate is loaded.
+    const std::string config_dir = a->ref.empty() ? a->cand : a->ref;
     std::unique_ptr<Forward> ref;
     const Gemma4TextConfig ref_config =
-        reuse_cache ? read_gemma4_config((std::filesystem::path(a->ref) / "config.json").string()).text
-                    : (ref = open_forward(a->ref, engine))->config();
-    std::unique_ptr<Forward> cand = cached ? nullptr : open_forward(a->cand, engine);
+        (reuse_cache || compact_in || two_pass) ? read_gemma4_config((std::filesystem::path(config_dir) / "config.json").string()).text
+                                                : (ref = open_forward(a->ref, engine))->config();
+    std::unique_ptr<Forward> cand = (cached || two_pass || !has_cand) ? nullptr : open_forward(a->cand, engine);
+    std::string device = cand ? cand->device() : ref ? ref->device() : "";
 
     const auto bos = static_cast<TokenId>(ref_config.bos_token_id);
     KlCorpus corpus = load_kl_corpus({.tokens_file = a->tokens_file, .corpus = a->corpus, .text_field = a->text_field,
-                                      .tokenizer = a->tokenizer.empty() ? a->ref : a->tokenizer}, bos);
+                                      .tokenizer = a->tokenizer.empty() ? config_dir : a->tokenizer}, bos);
     const KlChunkPlan plan = plan_kl_chunks(corpus.ids, bos, chunking);
     corpus.identity["n_tokens"] = plan.corpus_tokens;
     std::cerr << plan.rule << "\n";
@@ -134,7 +181,92 @@ CommandRunner register_kl(CLI::App& app) {
     g_interrupted = 0;
     auto previous = std::signal(SIGINT, on_sigint);
     KlRun run;
-    if (cached) {
+    nlohmann::json approximation;    // stays null for exact results
+    nlohmann::json cache_reference;  // the compact cache's reference identity (when --ref is not given)
+    std::unique_ptr<KlCompactCacheWriter> writer;
+    if (saving) {
+      writer = std::make_unique<KlCompactCacheWriter>(
+          a->save_ref_cache, plan, ref_config.n_vocab, a->ref_cache_topk,
+          nlohmann::json{{"reference", checkpoint_identity_json(a->ref, a->hash_checkpoints)},
+                         {"tokenizer_sha256", tokenizer_sha256_of(a->ref)},
+                         {"corpus", corpus.identity}});
+    }
+    auto finish_cache = [&] {
+      const std::uint64_t bytes = writer->finish();
+      const double per_token = static_cast<double>(bytes) / static_cast<double>(writer->p_tail().count());
+      std::cerr << fmt::format("kl: wrote the compact reference cache {}: {} tokens, K {}, {} bytes ({:.0f} bytes a "
+                               "token, {:.2f}% of llama.cpp's 2 bytes x {} a token); reference tail mass beyond the "
+                               "top-K: mean {:.3g}, max {:.3g}\n",
+                               a->save_ref_cache, writer->p_tail().count(), writer->k(), bytes, per_token,
+                               100 * per_token / (2.0 * static_cast<double>(ref_config.n_vocab)), ref_config.n_vocab,
+                               writer->p_tail().mean(), writer->p_tail().max());
+    };
+    if (saving && !has_cand) {
+      std::cerr << fmt::format("kl: reference pass only, writing {}\n", a->save_ref_cache);
+      const auto stop = [] { return g_interrupted != 0; };
+      const auto progress = [tty](std::size_t d, std::size_t total) {
+        std::cerr << fmt::format("{}kl: reference chunk {}/{}{}", tty ? "\r" : "", d, total, tty && d < total ? "" : "\n");
+      };
+      bool done = false;
+#ifdef QG_HAVE_CUDA
+      if (ref->device().rfind("cuda", 0) == 0)  // top-K on the GPU: only the compact rows come to the host
+        done = write_kl_compact_cache_device(*ref, plan, *writer, stop, progress);
+      else
+#endif
+        done = write_kl_compact_cache(*ref, plan, *writer, stop, progress);
+      std::signal(SIGINT, previous);
+      if (!done) throw Error("interrupted: no reference cache was written", {.file = a->save_ref_cache});
+      finish_cache();
+      return 0;
+    }
+    if (compact_in) {
+      const KlCompactCache cache(a->ref_cache, plan, ref_config.n_vocab, corpus.identity, tokenizer_sha256_of(config_dir));
+      if (!a->ref.empty() &&
+          cache.header().value("reference", nlohmann::json()).value("files", nlohmann::json()) !=
+              checkpoint_identity_json(a->ref, false)["files"])
+        throw Error("the reference cache was written for another reference checkpoint (files differ)",
+                    {.file = a->ref_cache, .hint = "drop --ref to use the cache's reference as it is"});
+      std::cerr << fmt::format("kl: reference from the compact cache {} (K {}): KL approximate, everything else exact\n",
+                               a->ref_cache, cache.k());
+      cand = open_forward(a->cand, engine);
+      device = cand->device();
+      if (cand->config().n_vocab != ref_config.n_vocab) check_kl_pair(ref_config, cand->config(), config_dir, a->cand);
+      const metrics::KlTailMethod method = metrics::parse_kl_tail_method(a->ref_cache_tail);
+      std::unique_ptr<CompactRowComparer> comparer;
+#ifdef QG_HAVE_CUDA
+      if (cand->device().rfind("cuda", 0) == 0) comparer = device_compact_kl_comparer(cache, method);  // rows stay on the GPU
+#endif
+      if (!comparer) comparer = std::make_unique<CompactKlComparer>(cache, method);
+      CompactKlReference reference(*comparer);
+      run = run_kl(reference, *cand, plan, options, comparer.get());
+      approximation = kl_compact_approximation_json(cache, comparer->stats(), comparer->method());
+      cache_reference = cache.header().value("reference", nlohmann::json::object());
+      cache_reference["compact_cache"] = a->ref_cache;
+    } else if (two_pass) {
+      const KlBlockPlan blocks = plan_kl_blocks(plan, ref_config.n_vocab, a->ref_buffer_gb);
+      std::cerr << blocks.rule << "\n";
+      KlTwoPassOptions tp;
+      tp.make_comparer = [](Forward& c) { return open_kl_comparer(c, c); };
+      tp.on_phase = [](const std::string& line) { std::cerr << line << "\n"; };
+      if (writer)
+        tp.on_reference_chunk = [&](std::size_t c, const float* rows) { writer->add_rows(c, rows, 0, plan.scored_per_chunk); };
+      run = run_kl_two_pass([&] { return open_forward(a->ref, engine); },
+                            [&] {
+                              auto c = open_forward(a->cand, engine);
+                              check_kl_pair(ref_config, c->config(), a->ref, a->cand);
+                              device = c->device();
+                              return c;
+                            },
+                            plan, blocks, options, tp);
+      if (writer && !run.partial) finish_cache();
+    } else if (saving) {  // resident, the cache written on the way (host comparer: the writer reads host rows)
+      check_kl_pair(ref->config(), cand->config(), a->ref, a->cand);
+      const auto comparer = host_kl_comparer();
+      LiveKlReference live(*ref, plan, {.chunk_rows = a->chunk_rows, .first_logit_row = plan.first_scored_row});
+      SavingKlReference tee(live, *writer);
+      run = run_kl(tee, *cand, plan, options, comparer.get());
+      if (!run.partial) finish_cache();
+    } else if (cached) {
       const nlohmann::json ref_identity = checkpoint_identity_json(a->ref, false);
       if (!reuse_cache) {
         std::cerr << fmt::format("kl: writing the reference's logits to {}\n", a->ref_cache);
@@ -155,6 +287,7 @@ CommandRunner register_kl(CLI::App& app) {
                     {.file = (std::filesystem::path(a->ref_cache) / "manifest.json").string(),
                      .hint = "use another --ref-cache directory, or delete this one to rebuild it"});
       cand = open_forward(a->cand, engine);
+      device = cand->device();
       check_kl_pair(ref_config, cand->config(), a->ref, a->cand);
       CachedKlReference reference(cache);
       const auto comparer = open_kl_comparer(*cand, *cand);
@@ -165,6 +298,7 @@ CommandRunner register_kl(CLI::App& app) {
       run = run_kl(*ref, *cand, plan, options, comparer.get());
     }
     std::signal(SIGINT, previous);
+    if (writer && run.partial) std::cerr << "kl: interrupted: the compact reference cache was not written\n";
 
     KlReportInput in{.summary = metrics::summarize_kl(
                          run.acc, {.block_len = static_cast<std::size_t>(plan.scored_per_chunk),
@@ -173,18 +307,23 @@ CommandRunner register_kl(CLI::App& app) {
                      .n_chunks = run.progress.n_chunks, .chunking_rule = plan.rule, .ctx = plan.ctx,
                      .first_scored_row = plan.first_scored_row, .corpus_tokens = plan.corpus_tokens,
                      .tokens_unused = plan.tokens_unused, .seconds = run.progress.seconds,
-                     .forward_seconds = run.progress.forward_seconds, .device = cand->device(),
-                     .provenance = provenance_json(argv)};
+                     .forward_seconds = run.progress.forward_seconds, .device = device};
     in.flags = {{"ref", a->ref}, {"cand", a->cand}, {"corpus", tokens->count() ? "" : a->corpus},
                 {"tokens_file", a->tokens_file}, {"tokenizer", a->tokenizer}, {"text_field", a->text_field},
                 {"ctx", plan.ctx}, {"score_from", a->score_from}, {"max_chunks", a->max_chunks},
                 {"llama_cpp_compat", a->llama_cpp_compat}, {"device", a->engine.forward.device}, {"threads", a->engine.forward.threads},
                 {"chunk_rows", a->chunk_rows}, {"max_kl", a->max_kl}, {"seed", a->seed},
                 {"bootstrap_resamples", a->resamples}, {"hash_checkpoints", a->hash_checkpoints},
-                {"ref_cache", a->ref_cache}};
-    in.reference = checkpoint_identity_json(a->ref, a->hash_checkpoints);
+                {"ref_cache", a->ref_cache}, {"ref_buffer_gb", two_pass ? nlohmann::json(a->ref_buffer_gb) : nlohmann::json()},
+                {"save_ref_cache", a->save_ref_cache}, {"ref_cache_topk", a->ref_cache_topk},
+                {"ref_cache_tail", a->ref_cache_tail}};
+    in.reference = a->ref.empty() ? cache_reference : checkpoint_identity_json(a->ref, a->hash_checkpoints);
+    in.approximation = approximation;
     in.candidate = checkpoint_identity_json(a->cand, a->hash_checkpoints);
     in.corpus = corpus.identity;
+    in.provenance = provenance_json({.argv = argv, .flags = flags_json(*cmd),
+                                     .checkpoints = {{"reference", in.reference}, {"candidate", in.candidate}},
+                                     .datasets = {{"corpus", in.corpus}}, .seeds = {{"bootstrap", a->seed}}});
     std::cout << kl_report_table(in);
     if (!a->json_out.empty()) {
       std::ofstream out(a->json_out);

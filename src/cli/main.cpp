@@ -27,6 +27,9 @@ int main(int argc, char** argv) {
   add(qg::cli::register_bench);
   add(qg::cli::register_mmlu);
   add(qg::cli::register_kl);
+  add(qg::cli::register_card);
+  add(qg::cli::register_gate);
+  add(qg::cli::register_compare);
   add(qg::cli::register_bench_engine);
 
   try {

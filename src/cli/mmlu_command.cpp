@@ -20,9 +20,14 @@
 #include "evals/mmlu_eval.h"
 #include "evals/mmlu_prompts.h"
 #include "cli/engine_options.h"
+#include "cli/split_commas.h"
 #include "evals/same_tokenizer.h"
 #include "report/mmlu_report.h"
 #include "report/provenance.h"
+#include "report/checkpoint_identity.h"
+#include "report/dataset_identity.h"
+#include "report/results_file.h"
+#include "cli/flags_json.h"
 #include "text/tokenizer.h"
 
 namespace qg::cli {
@@ -41,17 +46,6 @@ struct MmluArgs {
   std::size_t batch = 16;
   bool batch_given = false;
 };
-
-std::vector<std::string> split_commas(const std::string& s) {
-  std::vector<std::string> out;
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    const std::size_t comma = std::min(s.find(',', start), s.size());
-    if (comma > start) out.push_back(s.substr(start, comma - start));
-    start = comma + 1;
-  }
-  return out;
-}
 
 void write_text(const std::string& path, const std::string& text) {
   std::ofstream out(path, std::ios::binary);
@@ -112,7 +106,7 @@ CommandRunner register_mmlu(CLI::App& app) {
                                 "sequences per forward call; when given, log-likelihoods may differ in the last digits "
                                 "with the batch composition (default: one sequence per call, batch-invariant)");
   add_engine_options(cmd, a->engine);
-  return [a, batch](const std::vector<std::string>& argv) {
+  return [a, batch, cmd](const std::vector<std::string>& argv) {
     a->batch_given = batch->count() > 0;
     (void)parse_device(a->engine.forward.device);
     if (a->multiturn && !a->chat) throw Error("--fewshot-as-multiturn needs --chat");
@@ -170,8 +164,17 @@ CommandRunner register_mmlu(CLI::App& app) {
       write_text(a->dump_scores, out);
     }
     if (!a->json.empty()) {
-      auto j = report::mmlu_results_json(res);
-      j["provenance"] = provenance_json(argv);
+      std::vector<std::string> data_files = {"categories.tsv"};
+      for (const auto& sub : data.subjects) {
+        data_files.push_back("dev/" + sub.info.subject + "_dev.csv");
+        data_files.push_back("test/" + sub.info.subject + "_test.csv");
+      }
+      nlohmann::json checkpoints = {{"candidate", checkpoint_identity_json(a->model, false)}};
+      if (!a->ref.empty()) checkpoints["reference"] = checkpoint_identity_json(a->ref, false);
+      auto j = results_envelope("mmlu", provenance_json({.argv = argv, .flags = flags_json(*cmd), .checkpoints = checkpoints,
+                                                         .datasets = {{"mmlu", dataset_identity_json(a->data, data_files)}},
+                                                         .seeds = {{"bootstrap", a->seed}}}));
+      j.update(report::mmlu_results_json(res));
       write_text(a->json, j.dump(2) + "\n");
     }
     std::cout << report::mmlu_results_text(res);

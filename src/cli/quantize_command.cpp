@@ -13,6 +13,9 @@
 #include "model/gemma4_quantize.h"
 #include "report/format.h"
 #include "report/provenance.h"
+#include "report/checkpoint_identity.h"
+#include "report/results_file.h"
+#include "cli/flags_json.h"
 
 namespace qg::cli {
 
@@ -56,7 +59,7 @@ CommandRunner register_quantize(CLI::App& app) {
                   "norms, PLE table and projection, vision/audio towers)");
   cmd->add_option("--max-shard-gb", a->max_shard_gb, "shard size limit in GB (default 5)");
   cmd->add_option("--json", a->json_out, "write a summary JSON here");
-  return [a](const std::vector<std::string>& argv) {
+  return [a, cmd](const std::vector<std::string>& argv) {
     QuantizeOptions o;
     o.scheme = a->scheme;
     if (a->group_size != 0) o.group_size = a->group_size;
@@ -84,9 +87,11 @@ CommandRunner register_quantize(CLI::App& app) {
     const std::uint64_t peak_rss = peak_rss_bytes();
     std::cout << fmt::format("peak RSS {} (input tensor data {})\n", human_bytes(peak_rss), human_bytes(s.input_tensor_bytes));
     if (!a->json_out.empty()) {
-      nlohmann::json j = {{"schema", "quantgate.quantize/1"},
-                          {"provenance", provenance_json(argv)},
-                          {"in", a->in_dir},
+      nlohmann::json j = results_envelope(
+          "quantize", provenance_json({.argv = argv, .flags = flags_json(*cmd),
+                                       .checkpoints = {{"input", checkpoint_identity_json(a->in_dir, false)},
+                                                       {"output", checkpoint_identity_json(a->out_dir, false)}}}));
+      j.update(nlohmann::json{{"in", a->in_dir},
                           {"out", a->out_dir},
                           {"quantized_layers", s.quantized_layers},
                           {"kept_tensors", s.kept_tensors},
@@ -95,7 +100,7 @@ CommandRunner register_quantize(CLI::App& app) {
                           {"seconds", seconds},
                           {"peak_rss_bytes", peak_rss},
                           {"files", s.written_files},
-                          {"quantization_config", s.quantization_config}};
+                          {"quantization_config", s.quantization_config}});
       std::ofstream out(a->json_out);
       out << j.dump(2) << "\n";
       if (!out) throw Error("cannot write", {.file = a->json_out});

@@ -255,24 +255,28 @@ KlRun run_kl(KlReference& reference, Forward& cand, const KlChunkPlan& plan, con
              KlRowComparer* comparer) {
   std::unique_ptr<KlRowComparer> host;
   if (comparer == nullptr) comparer = (host = host_kl_comparer()).get();
+  KlRun run;
+  run_kl_range(reference, cand, plan, options, *comparer, 0, plan.chunks.size(), run);
+  return run;
+}
+
+void run_kl_range(KlReference& reference, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options,
+                  KlRowComparer& comparer, std::size_t begin, std::size_t end, KlRun& run) {
   const std::int64_t n_vocab = cand.config().n_vocab;
   const std::int64_t first = plan.first_scored_row, n_scored = plan.scored_per_chunk;
-  KlRun run;
   run.progress.n_chunks = static_cast<std::int64_t>(plan.chunks.size());
-  const ScoreOptions score_options = kl_score_options(plan, options, *comparer);
-  const auto t0 = std::chrono::steady_clock::now();
-  double metric_seconds = 0;
+  const ScoreOptions score_options = kl_score_options(plan, options, comparer);
   std::vector<metrics::TokenKl> results;
-  for (std::size_t ci = 0; ci < plan.chunks.size(); ++ci) {
+  for (std::size_t ci = begin; ci < end && ci < plan.chunks.size(); ++ci) {
     if (options.should_stop && options.should_stop()) {
       run.partial = true;
-      break;
+      return;
     }
     const auto& chunk = plan.chunks[ci];
     const std::string what = fmt::format("chunk {}", ci);
     check_tokens(cand.config(), chunk, 0, what);
-    comparer->begin_chunk(n_scored, n_vocab);
-    reference.fill(ci, chunk, *comparer);
+    comparer.begin_chunk(n_scored, n_vocab);
+    reference.fill(ci, chunk, comparer);
     metrics::KlAccumulator chunk_acc;
     cand.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
       const auto m0 = std::chrono::steady_clock::now();
@@ -280,8 +284,8 @@ KlRun run_kl(KlReference& reference, Forward& cand, const KlChunkPlan& plan, con
       const std::int64_t n = scored_rows(plan, lc, &r0, &row);
       if (n == 0) return;
       const std::int64_t pos0 = first + row;
-      comparer->compare(lc, r0, row, TokenSpan(chunk).subspan(static_cast<std::size_t>(pos0 + 1), static_cast<std::size_t>(n)),
-                        results);
+      comparer.compare(lc, r0, row, TokenSpan(chunk).subspan(static_cast<std::size_t>(pos0 + 1), static_cast<std::size_t>(n)),
+                       results);
       for (std::int64_t i = 0; i < n; ++i) {
         const metrics::TokenKl& t = results[static_cast<std::size_t>(i)];
         const std::int64_t pos = pos0 + i;
@@ -294,16 +298,15 @@ KlRun run_kl(KlReference& reference, Forward& cand, const KlChunkPlan& plan, con
         if (options.on_token)
           options.on_token(static_cast<std::int64_t>(ci), pos, chunk[static_cast<std::size_t>(pos + 1)], t);
       }
-      metric_seconds += seconds_since(m0);
+      run.metric_seconds += seconds_since(m0);
     }, score_options);
     run.acc.merge(chunk_acc);
     run.progress.chunks_done = static_cast<std::int64_t>(ci) + 1;
     run.progress.tokens_scored = run.acc.count();
-    run.progress.seconds = seconds_since(t0);
-    run.progress.forward_seconds = run.progress.seconds - metric_seconds;
+    run.progress.seconds = seconds_since(run.start);
+    run.progress.forward_seconds = run.progress.seconds - run.metric_seconds;
     if (options.on_chunk) options.on_chunk(run.progress);
   }
-  return run;
 }
 
 }  // namespace qg

@@ -3,6 +3,7 @@
 // per-token KL/NLL/top-1 (metrics/kl.h) -> running stats (metrics/kl_stats.h). It streams chunk by chunk:
 // the reference's scored rows of ONE chunk are held ([n_scored, n_vocab] fp32), then the candidate's rows
 // are compared with them as they arrive; nothing of size [n_tokens, n_vocab] ever exists.
+#include <chrono>
 #include <cstdint>
 #include <filesystem>
 #include <functional>
@@ -94,6 +95,8 @@ struct KlRun {
   metrics::KlAccumulator acc;
   KlProgress progress;
   bool partial = false;  // stopped by should_stop before the last chunk
+  std::chrono::steady_clock::time_point start = std::chrono::steady_clock::now();  // progress.seconds counts from here
+  double metric_seconds = 0;  // inside the candidate's consumer (not forward time)
 };
 
 // Where run_kl compares the two models' rows: on the host (metrics::token_kl_ref over host copies of the
@@ -146,5 +149,10 @@ KlRun run_kl(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOp
 // The same with the reference rows from `reference` (a cache): only the candidate runs here.
 KlRun run_kl(KlReference& reference, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options,
              KlRowComparer* comparer);
+// Continues `run` over chunks [begin, end) of `plan` (the two-pass mode, evals/kl_two_pass.h, runs one block of
+// chunks at a time): chunk indices, progress and the accumulation order are those of one run over all chunks, so
+// the results are bit-identical. Sets run.partial and returns when should_stop says so.
+void run_kl_range(KlReference& reference, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options,
+                  KlRowComparer& comparer, std::size_t begin, std::size_t end, KlRun& run);
 
 }  // namespace qg

@@ -2,9 +2,13 @@
 
 #include <curl/curl.h>
 #include <fmt/format.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <deque>
 #include <memory>
 #include <mutex>
@@ -47,6 +51,12 @@ void global_init() {
 
 struct CurlMultiDeleter {
   void operator()(CURLM* m) const { curl_multi_cleanup(m); }
+};
+struct FdCloser {
+  int fd = -1;
+  ~FdCloser() {
+    if (fd >= 0) ::close(fd);
+  }
 };
 struct SlistDeleter {
   void operator()(curl_slist* s) const { curl_slist_free_all(s); }
@@ -190,6 +200,15 @@ class Loop {
     if (!multi_) throw Error("curl_multi_init failed");
     curl_multi_setopt(multi_.get(), CURLMOPT_MAXCONNECTS, static_cast<long>(plan.max_concurrency + 16));
     curl_multi_setopt(multi_.get(), CURLMOPT_PIPELINING, CURLPIPE_MULTIPLEX);
+    // The socket interface: curl tells us which sockets to watch (epoll) and when its next timeout is due,
+    // and each wake-up runs only the transfers whose sockets are ready. (curl_multi_poll + perform visits
+    // every handle on every wake-up, with a poll() per handle: O(concurrency) per SSE event at 2048 streams.)
+    epoll_.fd = epoll_create1(EPOLL_CLOEXEC);
+    if (epoll_.fd < 0) throw Error(fmt::format("epoll_create1 failed: {}", std::strerror(errno)));
+    curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETFUNCTION, &Loop::socket_cb);
+    curl_multi_setopt(multi_.get(), CURLMOPT_SOCKETDATA, this);
+    curl_multi_setopt(multi_.get(), CURLMOPT_TIMERFUNCTION, &Loop::timer_cb);
+    curl_multi_setopt(multi_.get(), CURLMOPT_TIMERDATA, this);
     url_ = client.base_url;
     while (!url_.empty() && url_.back() == '/') url_.pop_back();
     url_ += client.path;
@@ -199,6 +218,8 @@ class Loop {
   // Runs `count` requests (or until `duration_s`) starting with plan index `first_index`.
   std::vector<RequestRecord> phase(std::size_t count, bool warmup, double duration_s, double* begin, double* finish) {
     std::vector<RequestRecord> out;
+    progress_counted_ = 0;
+    progress_tokens_ = 0;
     const bool rate_mode = std::isfinite(plan_.request_rate) && plan_.request_rate > 0 && !warmup;
     std::mt19937_64 rng(plan_.seed ^ 0x9e3779b97f4a7c15ull);
     std::gamma_distribution<double> gamma(plan_.burstiness, 1.0 / (plan_.request_rate * plan_.burstiness));
@@ -234,13 +255,27 @@ class Loop {
       peak_ = std::max(peak_, active_.size());
       if (active_.empty() && queue.empty() && !(rate_mode && more_to_schedule(next_arrival))) break;
 
-      // Wait for socket activity, the next arrival, or the stall check.
+      // Wait for socket activity, curl's next timeout, the next arrival, or the stall check. `now` again:
+      // start() above asked curl for an immediate timeout, which must not round up to a 1 ms wait.
+      now = now_seconds();
       double wait = 0.05;
       if (rate_mode && more_to_schedule(next_arrival)) wait = std::min(wait, std::max(0.0, next_arrival - now));
-      int numfds = 0;
-      curl_multi_poll(multi_.get(), nullptr, 0, static_cast<int>(std::ceil(wait * 1000.0)), &numfds);
+      if (curl_deadline_ >= 0) wait = std::min(wait, std::max(0.0, curl_deadline_ - now));
+      const int n_ready = epoll_wait(epoll_.fd, ready_.data(), static_cast<int>(ready_.size()),
+                                     static_cast<int>(std::ceil(wait * 1000.0)));
       int running = 0;
-      curl_multi_perform(multi_.get(), &running);
+      for (int i = 0; i < n_ready; ++i) {
+        const std::uint32_t ev = ready_[static_cast<std::size_t>(i)].events;
+        int mask = 0;
+        if (ev & EPOLLIN) mask |= CURL_CSELECT_IN;
+        if (ev & EPOLLOUT) mask |= CURL_CSELECT_OUT;
+        if (ev & (EPOLLERR | EPOLLHUP)) mask |= CURL_CSELECT_ERR;
+        curl_multi_socket_action(multi_.get(), ready_[static_cast<std::size_t>(i)].data.fd, mask, &running);
+      }
+      if (curl_deadline_ >= 0 && now_seconds() >= curl_deadline_) {
+        curl_deadline_ = -1;  // the timer callback sets a new one if curl still needs it
+        curl_multi_socket_action(multi_.get(), CURL_SOCKET_TIMEOUT, 0, &running);
+      }
       ++iterations_;
       int left = 0;
       while (CURLMsg* msg = curl_multi_info_read(multi_.get(), &left)) {
@@ -259,9 +294,10 @@ class Loop {
         if (!tr.rec.ok()) ++failed;
         retire(it, out);
       }
-      // Stall check: a transfer silent for longer than the timeout is abandoned.
+      // Stall check (every 10 ms at most: the timeout is in seconds): a transfer silent for longer than the
+      // timeout is abandoned.
       now = now_seconds();
-      for (auto it = active_.begin(); it != active_.end();) {
+      for (auto it = active_.begin(); now - last_stall_check_ >= 0.01 && it != active_.end();) {
         Transfer& tr = *it->second;
         if (now - tr.last_activity > client_.timeout_s) {
           tr.rec.end = now;
@@ -273,15 +309,41 @@ class Loop {
           ++it;
         }
       }
+      if (now - last_stall_check_ >= 0.01) last_stall_check_ = now;
       if (plan_.on_progress && now - last_progress >= plan_.progress_interval_s) {
         last_progress = now;
-        plan_.on_progress(finished, failed, active_.size());
+        plan_.on_progress(progress(warmup, finished, failed, now - t0, out));
       }
     }
     *finish = now_seconds();
-    if (plan_.on_progress) plan_.on_progress(finished, failed, 0);
+    if (plan_.on_progress) {
+      LoadProgress last = progress(warmup, finished, failed, *finish - t0, out);
+      last.phase_done = true;
+      plan_.on_progress(last);
+    }
     std::sort(out.begin(), out.end(), [](const RequestRecord& a, const RequestRecord& b) { return a.start < b.start; });
     return out;
+  }
+
+  LoadProgress progress(bool warmup, std::size_t finished, std::size_t failed, double elapsed,
+                        const std::vector<RequestRecord>& done) {
+    LoadProgress p;
+    p.warmup = warmup;
+    p.finished = finished;
+    p.failed = failed;
+    p.in_flight = active_.size();
+    p.elapsed_s = elapsed;
+    auto content_chunks = [](const RequestRecord& r) {
+      return static_cast<std::int64_t>(std::count_if(r.events.begin(), r.events.end(), [](const TokenEvent& e) { return e.text_bytes > 0; }));
+    };
+    // Finished requests are counted incrementally (the list only grows within a phase).
+    for (; progress_counted_ < done.size(); ++progress_counted_) {
+      const RequestRecord& r = done[progress_counted_];
+      progress_tokens_ += r.usage.completion_tokens >= 0 ? r.usage.completion_tokens : content_chunks(r);
+    }
+    p.output_tokens = progress_tokens_;
+    for (const auto& [easy, tr] : active_) p.output_tokens += content_chunks(tr->rec);
+    return p;
   }
 
   std::size_t peak() const { return peak_; }
@@ -290,6 +352,28 @@ class Loop {
 
  private:
   using ActiveMap = std::unordered_map<CURL*, std::unique_ptr<Transfer>>;
+
+  // curl: watch socket s for `what` (CURL_POLL_IN/OUT/INOUT) or stop watching it (CURL_POLL_REMOVE).
+  static int socket_cb(CURL*, curl_socket_t s, int what, void* user, void*) {
+    auto* self = static_cast<Loop*>(user);
+    if (what == CURL_POLL_REMOVE) {
+      epoll_ctl(self->epoll_.fd, EPOLL_CTL_DEL, s, nullptr);  // ENOENT/EBADF when already closed: harmless
+      return 0;
+    }
+    epoll_event e{};
+    e.data.fd = s;
+    if (what == CURL_POLL_IN || what == CURL_POLL_INOUT) e.events |= EPOLLIN;
+    if (what == CURL_POLL_OUT || what == CURL_POLL_INOUT) e.events |= EPOLLOUT;
+    if (epoll_ctl(self->epoll_.fd, EPOLL_CTL_MOD, s, &e) != 0 && errno == ENOENT)
+      epoll_ctl(self->epoll_.fd, EPOLL_CTL_ADD, s, &e);
+    return 0;
+  }
+  // curl: call socket_action(CURL_SOCKET_TIMEOUT) in timeout_ms (-1: no timeout needed).
+  static int timer_cb(CURLM*, long timeout_ms, void* user) {
+    auto* self = static_cast<Loop*>(user);
+    self->curl_deadline_ = timeout_ms < 0 ? -1.0 : now_seconds() + static_cast<double>(timeout_ms) / 1e3;
+    return 0;
+  }
 
   void start(std::size_t seq, bool warmup, double scheduled) {
     auto tr = std::make_unique<Transfer>();
@@ -345,7 +429,13 @@ class Loop {
 
   const ClientOptions& client_;
   const LoadPlan& plan_;
+  FdCloser epoll_;  // declared before multi_: curl's cleanup calls socket_cb while the epoll fd is open
   std::unique_ptr<CURLM, CurlMultiDeleter> multi_;
+  std::vector<epoll_event> ready_ = std::vector<epoll_event>(1024);
+  double curl_deadline_ = -1;
+  double last_stall_check_ = 0;
+  std::size_t progress_counted_ = 0;  // records of this phase already summed into progress_tokens_
+  std::int64_t progress_tokens_ = 0;
   std::string url_;
   std::string auth_header_;
   ActiveMap active_;

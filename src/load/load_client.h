@@ -79,6 +79,17 @@ struct ClientOptions {
   std::string request_id_prefix = "qg";
 };
 
+// A snapshot of a phase in progress, for progress lines.
+struct LoadProgress {
+  bool warmup = false;
+  std::size_t finished = 0;   // requests done (ok or failed) in this phase
+  std::size_t failed = 0;
+  std::size_t in_flight = 0;
+  std::int64_t output_tokens = 0;  // finished: server usage (content chunks when not reported); in flight: content chunks so far
+  double elapsed_s = 0;            // since the phase began
+  bool phase_done = false;         // the last call of the phase
+};
+
 struct LoadPlan {
   std::vector<std::string> bodies;            // request bodies, used round-robin
   std::vector<std::int64_t> prompt_tokens;    // our count per body (-1 unknown), same size as bodies
@@ -89,8 +100,8 @@ struct LoadPlan {
   double burstiness = 1.0;                    // gamma shape; 1 = Poisson
   double duration_s = 0;                      // > 0: stop starting new requests after this long
   std::uint64_t seed = 0;
-  // Called about every progress_interval_s from the loop thread: (finished, failed, in_flight).
-  std::function<void(std::size_t, std::size_t, std::size_t)> on_progress;
+  // Called at most every progress_interval_s from the loop thread, and once when a phase ends (phase_done).
+  std::function<void(const LoadProgress&)> on_progress;
   double progress_interval_s = 1.0;
 };
 

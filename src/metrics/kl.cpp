@@ -7,13 +7,7 @@
 
 namespace qg::metrics {
 
-namespace {
-struct RowStats {
-  double lse = 0;          // logsumexp of the row
-  std::int32_t top1 = 0;   // argmax, lowest id on ties
-};
-
-RowStats row_stats(std::span<const float> row) {
+RowStats row_stats_ref(std::span<const float> row) {
   float max = -std::numeric_limits<float>::infinity();
   std::int32_t arg = 0;
   for (std::size_t i = 0; i < row.size(); ++i)
@@ -26,12 +20,11 @@ RowStats row_stats(std::span<const float> row) {
   for (float v : row) sum += std::exp(static_cast<double>(v) - m);
   return {m + std::log(sum), arg};
 }
-}  // namespace
 
 void log_softmax_ref(std::span<const float> logits, std::span<double> out) {
   QG_CHECK(out.size() == logits.size() && !logits.empty(), "log_softmax_ref: {} logits, {} outputs",
            logits.size(), out.size());
-  const double lse = row_stats(logits).lse;
+  const double lse = row_stats_ref(logits).lse;
   for (std::size_t i = 0; i < logits.size(); ++i) out[i] = static_cast<double>(logits[i]) - lse;
 }
 
@@ -40,7 +33,7 @@ TokenKl token_kl_ref(std::span<const float> ref_logits, std::span<const float> c
            "token_kl_ref: rows of {} and {} logits", ref_logits.size(), cand_logits.size());
   QG_CHECK(next >= 0 && static_cast<std::size_t>(next) < ref_logits.size(), "token_kl_ref: next token {} of {}",
            next, ref_logits.size());
-  const RowStats r = row_stats(ref_logits), c = row_stats(cand_logits);
+  const RowStats r = row_stats_ref(ref_logits), c = row_stats_ref(cand_logits);
   double kl = 0, kl_reverse = 0;
   for (std::size_t i = 0; i < ref_logits.size(); ++i) {
     const double lp = static_cast<double>(ref_logits[i]) - r.lse;

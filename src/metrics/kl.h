@@ -31,6 +31,15 @@ struct TokenKl {
 // (callers check). QG_ASSERTs equal non-zero sizes and next in range.
 TokenKl token_kl_ref(std::span<const float> ref_logits, std::span<const float> cand_logits, std::int32_t next);
 
+// logsumexp (max subtracted, exp sum in double, in id order) and argmax (lowest id on ties) of one row: the
+// building block of token_kl_ref and of the compact reference cache's maths (metrics/kl_compact.h), which must
+// agree with it bit for bit.
+struct RowStats {
+  double lse = 0;
+  std::int32_t top1 = 0;
+};
+RowStats row_stats_ref(std::span<const float> row);
+
 // log-softmax of one row in double (max subtraction), the building block above.
 void log_softmax_ref(std::span<const float> logits, std::span<double> out);
 

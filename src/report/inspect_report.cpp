@@ -4,7 +4,7 @@
 
 #include "model/kv_cache_size.h"
 #include "report/format.h"
-#include "report/provenance.h"
+#include "report/results_file.h"
 
 namespace qg {
 
@@ -143,15 +143,15 @@ std::string inspect_text(const ModelInspection& m) {
   return o;
 }
 
-nlohmann::json inspect_json(const ModelInspection& m, const std::vector<std::string>& argv) {
+nlohmann::json inspect_json(const ModelInspection& m, const nlohmann::json& provenance) {
   nlohmann::json components = nlohmann::json::object();
   for (const auto& [key, s] : m.inventory.components)
     components[key] = {{"params", s.params}, {"tensors", s.tensors}, {"bytes_by_dtype", s.bytes_by_dtype}};
   nlohmann::json files = nlohmann::json::array();
   for (const auto& f : m.files) files.push_back({{"path", f.path}, {"bytes", f.bytes}, {"tensors", f.tensors}});
   const auto& inv = m.inventory;
-  return {{"schema", kInspectSchema},
-          {"provenance", provenance_json(argv)},
+  nlohmann::json j = results_envelope("inspect", provenance);
+  j.update(nlohmann::json{
           {"source",
            {{"path", m.path},
             {"config", m.config_path},
@@ -182,7 +182,8 @@ nlohmann::json inspect_json(const ModelInspection& m, const std::vector<std::str
             {"audio", inv.audio_params ? nlohmann::json(*inv.audio_params) : nlohmann::json()},
             {"components", components}}},
           {"quantization", to_json(m.quant_audit)},
-          {"warnings", m.warnings}};
+          {"warnings", m.warnings}});
+  return j;
 }
 
 }  // namespace qg

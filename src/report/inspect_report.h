@@ -1,5 +1,5 @@
 #pragma once
-// `quantgate inspect` output: a human summary and the results JSON (schema quantgate.inspect/1).
+// `quantgate inspect` output: a human summary and the results JSON (kind "inspect" of quantgate.results/1).
 #include <string>
 #include <vector>
 
@@ -9,9 +9,8 @@
 
 namespace qg {
 
-inline constexpr const char* kInspectSchema = "quantgate.inspect/1";
-
 std::string inspect_text(const ModelInspection& inspection);
-nlohmann::json inspect_json(const ModelInspection& inspection, const std::vector<std::string>& argv);
+// provenance: provenance_json(...) of the run.
+nlohmann::json inspect_json(const ModelInspection& inspection, const nlohmann::json& provenance);
 
 }  // namespace qg

@@ -5,6 +5,7 @@
 #include <cmath>
 
 #include "report/format.h"
+#include "report/results_file.h"
 
 namespace qg {
 
@@ -21,9 +22,9 @@ nlohmann::json kl_report_json(const KlReportInput& in) {
   for (const auto& b : s.kl_histogram)
     hist.push_back({{"lo", finite_or_null(b.lo)}, {"hi", finite_or_null(b.hi)}, {"count", b.count}});
   const double tokens_per_s = in.seconds > 0 ? static_cast<double>(s.n_tokens) / in.seconds : 0.0;
-  return {
-      {"schema", "quantgate.kl.v1"},
-      {"provenance", in.provenance},
+  nlohmann::json j = results_envelope("kl", in.provenance);
+  j.update(nlohmann::json{
+      {"approximation", in.approximation},
       {"flags", in.flags},
       {"reference", in.reference},
       {"candidate", in.candidate},
@@ -70,7 +71,8 @@ nlohmann::json kl_report_json(const KlReportInput& in) {
        {{"seconds", in.seconds},
         {"forward_seconds", in.forward_seconds},
         {"scored_tokens_per_s", tokens_per_s}}},
-  };
+  });
+  return j;
 }
 
 std::string kl_report_table(const KlReportInput& in) {
@@ -87,7 +89,22 @@ std::string kl_report_table(const KlReportInput& in) {
                               s.kl_mean.error, s.ci_confidence * 100, s.kl_mean_ci.lo, s.kl_mean_ci.hi));
   line("KL median / p90 / p95", fmt::format("{:.6f} / {:.6f} / {:.6f}", s.kl_median, s.kl_p90, s.kl_p95));
   line("KL p99 / p99.9 / max", fmt::format("{:.6f} / {:.6f} / {:.6f}", s.kl_p99, s.kl_p999, s.kl_max));
-  line("reverse KL", fmt::format("{:.6f} ± {:.6f}", s.kl_reverse_mean.value, s.kl_reverse_mean.error));
+  line(in.approximation.is_null() ? "reverse KL" : "reverse KL (approx.)",
+       fmt::format("{:.6f} ± {:.6f}", s.kl_reverse_mean.value, s.kl_reverse_mean.error));
+  if (!in.approximation.is_null()) {
+    const auto& a = in.approximation;
+    line("KL approximation", fmt::format("compact reference cache, top-{} exact + {} tail estimate; everything else "
+                                         "exact", a.value("k", 0), a.value("method", "?")));
+    line("mean KL bounds", fmt::format("{:.6f} .. {:.6f} (rigorous, this run)", a["kl_mean_bounds"].value("lower", 0.0),
+                                       a["kl_mean_bounds"].value("upper", 0.0)));
+    line("tail mass p_tail", fmt::format("mean {:.3g}, max {:.3g} (candidate's q_tail mean {:.3g})",
+                                         a["p_tail"].value("mean", 0.0), a["p_tail"].value("max", 0.0),
+                                         a["q_tail"].value("mean", 0.0)));
+    line("measured error", fmt::format("per token <= {:.3g} x max p_tail, mean within {:.2g}% ({})",
+                                       a["measured_error"].value("max_token_error_over_p_tail", 0.0),
+                                       100 * a["measured_error"].value("max_relative_mean_error", 0.0),
+                                       a["measured_error"].value("where", "")));
+  }
   line("same top-1", fmt::format("{:.3f} ± {:.3f} %", s.same_top1.value * 100, s.same_top1.error * 100));
   line("PPL reference", fmt::format("{:.4f} ± {:.4f}", s.ppl_ref.value, s.ppl_ref.error));
   line("PPL candidate", fmt::format("{:.4f} ± {:.4f}", s.ppl_cand.value, s.ppl_cand.error));

@@ -18,10 +18,11 @@ struct KlReportInput {
   std::int64_t ctx = 0, first_scored_row = 0, corpus_tokens = 0, tokens_unused = 0;
   double seconds = 0, forward_seconds = 0;
   std::string device;
-  nlohmann::json provenance;      // provenance_json(argv)
+  nlohmann::json provenance;      // provenance_json(ProvenanceInputs)
   nlohmann::json flags;           // every flag, with its value
   nlohmann::json reference, candidate;  // checkpoint_identity_json
   nlohmann::json corpus;          // path, bytes, sha256, tokenizer
+  nlohmann::json approximation;   // null: every number exact; else how KL was approximated (kl_compact_approximation_json)
 };
 
 // The gate: the mean KL must not exceed max_kl (a partial run never passes).

@@ -5,7 +5,7 @@ set -euo pipefail
 qg="$1"
 srv="$2"
 tmp=$(mktemp -d)
-"$srv" --ttft-ms 3 --itl-ms 1 --threads 32 --seconds 120 >"$tmp/port" &
+"$srv" --ttft-ms 3 --itl-ms 1 --seconds 120 >"$tmp/port" &
 srv_pid=$!
 trap 'kill $srv_pid 2>/dev/null; rm -rf "$tmp"' EXIT
 for _ in $(seq 50); do [ -s "$tmp/port" ] && break; sleep 0.1; done
@@ -31,6 +31,10 @@ for l in d["levels"]:
     assert l["mean_ttft_ms"] >= 3.0
     assert l["quantgate"]["output_token_source"] == "server usage"
 assert "provenance" in d and "argv" in d["provenance"]
+assert d["schema"] == "quantgate.results/1" and d["kind"] == "bench", (d["schema"], d["kind"])
+assert d["provenance"]["flags"]["max-concurrency"] == "1,4" and d["provenance"]["seeds"]["prompts"] == 0
+assert d["provenance"]["gpu"] is not None or d["provenance"]["gpu_note"]
+assert d["served_checkpoint"] is None
 for l in d["levels"]:
     sm = l["quantgate"]["server_metrics"]
     assert sm["present"] and "vllm:kv_cache_usage_perc" in sm["gauges_peak"], sm
@@ -42,6 +46,24 @@ PY
 QG_TEST_KEY=sekrit-123 "$qg" bench --base-url "http://127.0.0.1:$port" --endpoint chat --api-key-env QG_TEST_KEY \
   --num-prompts 4 --output-len 4 --json "$tmp/c.json" >"$tmp/out" 2>"$tmp/err" || fail "chat bench exit $?"
 ! grep -q "sekrit" "$tmp/out" "$tmp/err" "$tmp/c.json" || fail "API key leaked"
+
+# --checkpoint: the served checkpoint's identity and scheme are recorded (what `quantgate card` matches rows by).
+fixtures="$(dirname "$0")/../fixtures"
+"$qg" bench --base-url "http://127.0.0.1:$port" --num-prompts 2 --output-len 2 --checkpoint "$fixtures/gemma4/e_style_w4a16" \
+  --json "$tmp/k.json" >"$tmp/out" 2>"$tmp/err" || fail "bench --checkpoint exit $?"
+python3 - "$tmp/k.json" <<'PY' || fail "bench --checkpoint results"
+import json, sys
+d = json.load(open(sys.argv[1]))
+q = d["served_checkpoint"]["quantization"]
+assert q == {"method": "compressed-tensors", "scheme": "W4A16", "format": "pack-quantized"}, q
+names = [f["name"] for f in d["provenance"]["checkpoints"]["served"]["files"]]
+assert "config.json" in names and "model.safetensors" in names, names
+PY
+set +e
+"$qg" bench --base-url "http://127.0.0.1:$port" --num-prompts 2 --checkpoint "$tmp/nowhere" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+set -e
+[ "$rc" = 2 ] && grep -q "nowhere/config.json" "$tmp/err" || fail "bench --checkpoint of a missing dir: exit $rc, $(cat "$tmp/err")"
 
 # Every request fails: exit 2 with the first error shown.
 set +e

@@ -1,6 +1,9 @@
 #pragma once
-// A scripted OpenAI-compatible streaming server for tests and client-overhead benchmarks (cpp-httplib,
-// 127.0.0.1, ephemeral port). Each request streams `output tokens` (its max_tokens, else the script's
+// A scripted OpenAI-compatible streaming server for tests and client-overhead benchmarks (127.0.0.1,
+// ephemeral port). Plain Linux APIs: non-blocking sockets on epoll, emission times on a timerfd (absolute
+// CLOCK_MONOTONIC = now_seconds()'s clock), HTTP/1.1 keep-alive, one HTTP chunk per SSE event. One event
+// loop thread by default (ServerScript::threads loops share the listening socket), so thousands of
+// concurrent streams cost file descriptors, not threads. Each request streams `output tokens` (its max_tokens, else the script's
 // default) in chunks of tokens_per_chunk: the first content chunk ttft_ms after the request arrived, then
 // one chunk every itl_ms, scheduled on absolute times (no drift), then a usage chunk and [DONE].
 // Chat requests get a vLLM-style role chunk (delta.role, content "") just before the first content chunk.
@@ -34,15 +37,15 @@ struct ServerScript {
   double stall_ms = 2000;
   std::vector<ScriptFault> fault_plan;  // cycled by arrival index; empty = no faults
   std::string model = "scripted-model";
-  int threads = 64;                     // httplib worker threads (one per open connection)
+  int threads = 1;                      // event-loop threads (each owns the connections it accepted)
 };
 
 struct ServedRequest {
   std::string request_id;  // x-request-id
   std::string path;
   ScriptFault fault = ScriptFault::kNone;
-  double received = 0;                 // now_seconds() when the handler ran
-  std::vector<double> event_times;     // when each chunk with choices was written (role chunk included)
+  double received = 0;                 // now_seconds() when the request was complete
+  std::vector<double> event_times;     // just before each chunk with choices was written (role chunk included)
   std::vector<int> event_tokens;       // tokens in each of those chunks (0 for the role chunk)
   int prompt_tokens = 0;               // whitespace-separated words of the prompt
   int completion_tokens = 0;
@@ -65,8 +68,5 @@ class ScriptedServer {
  private:
   std::unique_ptr<Impl> impl_;
 };
-
-// Whether this build has the scripted server (cpp-httplib found at configure time).
-bool scripted_server_available();
 
 }  // namespace qg::test

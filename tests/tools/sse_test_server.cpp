@@ -1,6 +1,7 @@
 // qg_sse_test_server: the scripted OpenAI-compatible streaming server as a program, for the client
 // overhead benchmark and manual runs. Binds 127.0.0.1 on an ephemeral port and prints "port N".
-//   qg_sse_test_server [--ttft-ms 5] [--itl-ms 2] [--tokens-per-chunk 1] [--threads 64] [--seconds 600]
+//   qg_sse_test_server [--ttft-ms 5] [--itl-ms 2] [--tokens-per-chunk 1] [--threads 1] [--seconds 600]
+// --threads: event-loop threads (1 serves thousands of streams; more only help with idle cores).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
@@ -8,13 +9,18 @@
 #include <string>
 #include <thread>
 
+#include "load/fd_limit.h"
 #include "load/scripted_server.h"
 
 int main(int argc, char** argv) {
   qg::test::ServerScript script;
   double seconds = 600;
-  for (int i = 1; i + 1 < argc; i += 2) {
+  for (int i = 1; i < argc; i += 2) {
     const std::string k = argv[i];
+    if (i + 1 >= argc) {
+      std::fprintf(stderr, "option %s needs a value\n", k.c_str());
+      return 2;
+    }
     const double v = std::atof(argv[i + 1]);
     if (k == "--ttft-ms") script.ttft_ms = v;
     else if (k == "--itl-ms") script.itl_ms = v;
@@ -26,6 +32,9 @@ int main(int argc, char** argv) {
       return 2;
     }
   }
+  // One descriptor per connection: the benchmark opens up to a few thousand.
+  const std::size_t fds = qg::load::raise_fd_limit(65536);
+  if (fds < 4096) std::fprintf(stderr, "warning: only %zu file descriptors (RLIMIT_NOFILE hard limit)\n", fds);
   qg::test::ScriptedServer server(script);
   std::printf("port %d\n", server.port());
   std::fflush(stdout);

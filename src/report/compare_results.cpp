@@ -1,4 +1,5 @@
 #include "report/compare_results.h"
+#include "report/results_file.h"
 
 #include <fmt/format.h>
 
@@ -18,9 +19,6 @@ namespace {
 using nlohmann::json;
 
 // Schema strings written today by each command, and the shared envelope another change introduces.
-constexpr const char* kEnvelopeSchema = "quantgate.results/1";
-constexpr const char* kKlSchema = "quantgate.kl.v1";
-constexpr const char* kInspectSchema = "quantgate.inspect/1";
 
 // A JSON value at a dotted path, or a qg::Error naming the file and the key that is missing or mistyped.
 const json& at(const json& j, const std::string& dotted, const std::string& file) {
@@ -356,40 +354,15 @@ const char* result_kind_name(ResultKind kind) {
 }
 
 ResultFile load_result_file(const std::filesystem::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error("cannot read results file", {.file = path.string()});
-  std::stringstream ss;
-  ss << in.rdbuf();
-  json j = json::parse(ss.str(), nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    throw Error("not a results file: expected a JSON object", {.file = path.string()});
-  const std::string file = path.string();
-  auto kind_from_name = [&](const std::string& k) {
-    if (k == "kl") return ResultKind::kKl;
-    if (k == "mmlu") return ResultKind::kMmlu;
-    if (k == "bench") return ResultKind::kBench;
-    if (k == "inspect") return ResultKind::kInspect;
-    if (k == "quantize") return ResultKind::kQuantize;
-    throw Error(fmt::format("unknown results kind '{}' (expected kl, mmlu, bench, inspect or quantize)", k), {.file = file});
-  };
-  if (j.contains("schema")) {
-    if (!j["schema"].is_string()) throw Error("'schema' must be a string", {.file = file});
-    const std::string schema = j["schema"].get<std::string>();
-    if (schema == kEnvelopeSchema) {
-      if (!j.contains("kind") || !j["kind"].is_string())
-        throw Error(fmt::format("schema {} needs a string 'kind'", schema), {.file = file});
-      return {file, kind_from_name(j["kind"].get<std::string>()), std::move(j)};
-    }
-    if (schema == kKlSchema) return {file, ResultKind::kKl, std::move(j)};
-    if (schema == kInspectSchema) return {file, ResultKind::kInspect, std::move(j)};
-    throw Error(fmt::format("unknown results schema '{}' (expected {}, {} or {})", schema, kEnvelopeSchema, kKlSchema,
-                            kInspectSchema),
-                {.file = file});
-  }
-  if (j.contains("kind") && j["kind"].is_string()) return {file, kind_from_name(j["kind"].get<std::string>()), std::move(j)};
-  if (j.value("task", "") == "mmlu") return {file, ResultKind::kMmlu, std::move(j)};
-  if (j.contains("levels") && j.contains("model_id")) return {file, ResultKind::kBench, std::move(j)};
-  throw Error("unknown results file: no 'schema', and not mmlu's or bench's format", {.file = file});
+  // The one loader of results files (report/results_file.h): another schema or version is a clear error.
+  ResultsFile rf = load_results_file(path);
+  const std::string& k = rf.kind;
+  const ResultKind kind = k == "kl"        ? ResultKind::kKl
+                          : k == "mmlu"    ? ResultKind::kMmlu
+                          : k == "bench"   ? ResultKind::kBench
+                          : k == "inspect" ? ResultKind::kInspect
+                                           : ResultKind::kQuantize;
+  return {rf.path, kind, std::move(rf.json)};
 }
 
 std::pair<std::string, std::string> parse_label(const std::string& spec) {

@@ -21,9 +21,8 @@ struct ResultFile {
   nlohmann::json body;
 };
 
-// Reads one results file and recognises its kind: the envelope "schema": "quantgate.results/1" with "kind",
-// or the writers' own markers ("quantgate.kl.v1", "quantgate.inspect/1", mmlu's "task": "mmlu", bench's
-// vllm-bench-serve keys). Unreadable, non-JSON, unknown schema or kind: qg::Error naming the file.
+// Reads one results file through report/results_file.h (the "quantgate.results/1" envelope, its kind and the keys
+// each kind must have). Unreadable, non-JSON, another schema or version, unknown kind: qg::Error naming the file.
 ResultFile load_result_file(const std::filesystem::path& path);
 
 // One histogram bin of per-token KL; lo/hi absent for the open-ended bins (-inf, 0) and [10, inf).

@@ -337,7 +337,7 @@ expect 0 'warning: charts skipped: .*gnuplot-nox' -- "$bin" compare "${cmp_res[@
 grep -q '^| W4A16 | 6.44 GB |' "$tmp/cmp/nognuplot.md" && echo "ok: compare writes the markdown without gnuplot" || { echo "FAIL: no table in $tmp/cmp/nognuplot.md"; failures=$((failures + 1)); }
 sed 's/"kind": "kl"/"kind": "perplexity"/' "$cmpfx/kl_w4a16.json" > "$tmp/cmp/kind.json"
 expect 2 "error: .*kind.json: unknown results kind 'perplexity'" -- "$bin" compare "$tmp/cmp/kind.json"
-expect 2 'error: .*missing.json: cannot read results file' -- "$bin" compare "$tmp/cmp/missing.json"
+expect 2 'error: .*missing.json: cannot read the results file' -- "$bin" compare "$tmp/cmp/missing.json"
 expect 2 "error: --label 'W4A16': expected KEY=NAME" -- "$bin" compare "${cmp_res[@]}" --label W4A16
 
 # gate: recipes on the tiny e_style fixture (quantized by the gate itself, group 16) that pass, miss a target and

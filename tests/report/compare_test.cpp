@@ -1,5 +1,5 @@
 // `quantgate compare` ([compare]): hand-made results of three models (BF16 reference, W4A16, W8A16) in every
-// format the readers accept (the quantgate.results/1 envelope and the older per-command markers) -> the golden
+// format the reader accepts (the quantgate.results/1 envelope, through report/results_file.h) -> the golden
 // markdown; values checked against the fixture numbers; the charts drawn by gnuplot parse as XML and hold one
 // series per model with the expected points; bad input is a qg::Error.
 #include <cstring>
@@ -311,12 +311,19 @@ TEST_CASE("compare: bad input is a qg::Error naming the file", "[compare]") {
   CHECK(has(e, "cannot read"));
   e = error_of([&] { load_result_file(write("trunc.json", "{\"schema\": \"quantgate.res")); });
   CHECK(has(e, "trunc.json"));
-  CHECK(has(e, "expected a JSON object"));
+  CHECK(has(e, "not valid JSON"));
   e = error_of([&] { load_result_file(write("kind.json", R"({"schema": "quantgate.results/1", "kind": "perplexity"})")); });
   CHECK(has(e, "kind.json"));
   CHECK(has(e, "unknown results kind 'perplexity'"));
   e = error_of([&] { load_result_file(write("schema.json", R"({"schema": "quantgate.kl.v2"})")); });
-  CHECK(has(e, "unknown results schema 'quantgate.kl.v2'"));
+  CHECK(has(e, "results schema 'quantgate.kl.v2' found, expected 'quantgate.results/1'"));
+  // Results of an older schema (the per-command markers before quantgate.results/1) are refused, not guessed at.
+  auto old_kl = nlohmann::json::parse(slurp(fx("kl_w4a16.json")));
+  old_kl["schema"] = "quantgate.kl.v1";
+  old_kl.erase("kind");
+  e = error_of([&] { load_result_file(write("old_kl.json", old_kl.dump())); });
+  CHECK(has(e, "old_kl.json"));
+  CHECK(has(e, "results schema 'quantgate.kl.v1' found"));
   e = error_of([&] { load_result_file(write("other.json", R"({"hello": 1})")); });
   CHECK(has(e, "other.json"));
 

@@ -59,6 +59,7 @@ struct BenchArgs {
   double timeout = 600;
   std::string api_key_env = "OPENAI_API_KEY";
   bool insecure = false;
+  std::string cacert;
   std::string percentiles = "50,90,99,99.9";
   std::vector<std::string> goodput;
   std::string json_out;
@@ -200,6 +201,8 @@ CommandRunner register_bench(CLI::App& app) {
   cmd->add_option("--timeout", a->timeout, "seconds without any byte before a request counts as stalled");
   cmd->add_option("--api-key-env", a->api_key_env, "environment variable holding the API key (never printed or saved)");
   cmd->add_flag("--insecure", a->insecure, "do not verify the server's TLS certificate");
+  cmd->add_option("--cacert", a->cacert, "PEM file of CA certificates to trust (e.g. an internal CA) instead of the system's")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--metric-percentiles", a->percentiles, "percentiles to report, comma-separated");
   cmd->add_option("--goodput", a->goodput, "SLOs KEY:MS with KEY in ttft, tpot, e2el")->expected(1, 3);
   cmd->add_option("--extra-body", a->extra_body, "JSON object merged into every request body");
@@ -234,6 +237,7 @@ CommandRunner register_bench(CLI::App& app) {
     client.timeout_s = a->timeout;
     client.connect_timeout_s = std::min(30.0, a->timeout);
     client.verify_tls = !a->insecure;
+    client.ca_file = a->cacert;
     if (const char* key = std::getenv(a->api_key_env.c_str())) client.api_key = key;
     const load::Endpoint endpoint = load::parse_endpoint(a->endpoint);
     client.path = load::endpoint_path(endpoint);

@@ -412,6 +412,7 @@ class Loop {
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(client_.connect_timeout_s * 1000));
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, client_.verify_tls ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, client_.verify_tls ? 2L : 0L);
+    if (!client_.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, client_.ca_file.c_str());
     curl_easy_setopt(e, CURLOPT_ACCEPT_ENCODING, "identity");
     tr->rec.start = now_seconds();
     tr->last_activity = tr->rec.start;
@@ -481,6 +482,7 @@ HttpResponse http_get(const ClientOptions& client, const std::string& path, doub
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, err);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, client.verify_tls ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, client.verify_tls ? 2L : 0L);
+  if (!client.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, client.ca_file.c_str());
   curl_easy_setopt(e, CURLOPT_WRITEFUNCTION, +[](char* p, size_t s, size_t n, void* u) {
     static_cast<std::string*>(u)->append(p, s * n);
     return s * n;

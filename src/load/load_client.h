@@ -75,6 +75,7 @@ struct ClientOptions {
   double timeout_s = 600;          // stall timeout: no byte for this long fails the request
   double connect_timeout_s = 30;
   bool verify_tls = true;
+  std::string ca_file;             // PEM bundle of trusted CAs (an internal CA); empty: the system's
   bool keep_text = false;
   std::string request_id_prefix = "qg";
 };

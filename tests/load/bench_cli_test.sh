@@ -65,6 +65,58 @@ rc=$?
 set -e
 [ "$rc" = 2 ] && grep -q "nowhere/config.json" "$tmp/err" || fail "bench --checkpoint of a missing dir: exit $rc, $(cat "$tmp/err")"
 
+# https: a TLS front (Python's ssl, a self-signed certificate made here) relays to the scripted server. Verification is
+# on by default, so the unknown issuer is refused (exit 2, the TLS error shown); trusting the certificate with
+# --cacert passes (so verification really checks, not just fails); --insecure skips verification.
+if command -v openssl >/dev/null; then
+  openssl req -x509 -newkey rsa:2048 -nodes -keyout "$tmp/key.pem" -out "$tmp/cert.pem" -days 1 -subj "/CN=127.0.0.1" \
+    -addext "subjectAltName=IP:127.0.0.1" >/dev/null 2>&1 || fail "openssl could not make a test certificate"
+  python3 - "$tmp/cert.pem" "$tmp/key.pem" "$port" >"$tmp/tls_port" <<'PY' &
+import asyncio, ssl, sys
+cert, key, upstream = sys.argv[1], sys.argv[2], int(sys.argv[3])
+ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+ctx.load_cert_chain(cert, key)
+async def pipe(r, w):
+    try:
+        while data := await r.read(65536):
+            w.write(data)
+            await w.drain()
+    except (ConnectionError, ssl.SSLError):
+        pass
+    finally:
+        w.close()
+async def handle(cr, cw):
+    ur, uw = await asyncio.open_connection("127.0.0.1", upstream)
+    await asyncio.gather(pipe(cr, uw), pipe(ur, cw))
+async def main():
+    server = await asyncio.start_server(handle, "127.0.0.1", 0, ssl=ctx)
+    print("port", server.sockets[0].getsockname()[1], flush=True)
+    await asyncio.sleep(120)
+asyncio.run(main())
+PY
+  tls_pid=$!
+  trap 'kill $srv_pid $tls_pid 2>/dev/null; rm -rf "$tmp"' EXIT
+  for _ in $(seq 50); do [ -s "$tmp/tls_port" ] && break; sleep 0.1; done
+  tls_url="https://127.0.0.1:$(awk '{print $2}' "$tmp/tls_port")"
+  set +e
+  "$qg" bench --base-url "$tls_url" --model m --num-prompts 2 --output-len 2 --timeout 10 >"$tmp/out" 2>"$tmp/err"
+  rc=$?
+  set -e
+  [ "$rc" = 2 ] && grep -qiE "certificate|SSL" "$tmp/err" || fail "self-signed https not refused: exit $rc, $(head -3 "$tmp/err")"
+  "$qg" bench --base-url "$tls_url" --model m --num-prompts 2 --output-len 2 --cacert "$tmp/cert.pem" \
+    --json "$tmp/tls.json" >"$tmp/out" 2>"$tmp/err" || fail "trusted https: exit $?, $(head -3 "$tmp/err")"
+  "$qg" bench --base-url "$tls_url" --model m --num-prompts 2 --output-len 2 --insecure >"$tmp/out" 2>"$tmp/err" \
+    || fail "--insecure https: exit $?, $(head -3 "$tmp/err")"
+  python3 - "$tmp/tls.json" <<'PY' || fail "https results"
+import json, sys
+d = json.load(open(sys.argv[1]))
+assert d["levels"][0]["completed"] == 2 and d["levels"][0]["failed"] == 0, d["levels"][0]
+assert d["server"]["http_version"] == "1.1", d["server"]  # ALPN offers h2; this front speaks HTTP/1.1 only
+PY
+else
+  fail "openssl is needed for the https checks (Debian package openssl)"
+fi
+
 # Every request fails: exit 2 with the first error shown.
 set +e
 "$qg" bench --base-url "http://127.0.0.1:1" --model m --num-prompts 2 --timeout 5 >"$tmp/out" 2>"$tmp/err"

@@ -11,6 +11,7 @@ packages=(
   python3-jsonschema                                        # CLI tests: results files against reports/schema
   catch2 libbenchmark-dev                                   # tests and benchmarks
   gnuplot-nox                                               # compare: SVG charts
+  openssl                                                   # bench CLI test: a self-signed certificate for https
   clang libclang-rt-14-dev                                  # libFuzzer for the header fuzz target
 )
 

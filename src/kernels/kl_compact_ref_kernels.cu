@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "kernels/cuda_check.cuh"
 #include "kernels/device_buffer.h"
+#include "kernels/kl_block_reduce.cuh"
 
 namespace qg::cuda {
 
@@ -52,17 +53,10 @@ __global__ void pack_kernel(const float* __restrict__ rows, std::int64_t stride,
   }
 }
 
+// The shared block reductions (kernels/kl_block_reduce.cuh) at this file's block size.
 template <typename T, typename Op>
 __device__ T block_reduce(T v, T* shared, Op op) {
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (static_cast<int>(threadIdx.x) < s) shared[threadIdx.x] = op(shared[threadIdx.x], shared[threadIdx.x + s]);
-    __syncthreads();
-  }
-  const T out = shared[0];
-  __syncthreads();
-  return out;
+  return kl_detail::block_reduce<kThreads>(v, shared, op);
 }
 
 __global__ void __launch_bounds__(kThreads)

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "kernels/device_buffer.h"
+#include "kernels/kl_block_reduce.cuh"
 
 namespace qg::cuda {
 
@@ -16,27 +17,12 @@ namespace {
 
 constexpr int kThreads = 256;
 
-struct MaxArg {
-  float value;
-  std::int32_t index;
-};
-
-__device__ inline MaxArg better(MaxArg a, MaxArg b) {  // larger value; lower index on ties
-  if (b.value > a.value || (b.value == a.value && b.index < a.index)) return b;
-  return a;
-}
-
+// The shared block reductions (kernels/kl_block_reduce.cuh) at this file's block size.
+using kl_detail::better;
+using kl_detail::MaxArg;
 template <typename T, typename Op>
 __device__ T block_reduce(T v, T* shared, Op op) {
-  shared[threadIdx.x] = v;
-  __syncthreads();
-  for (int s = kThreads / 2; s > 0; s >>= 1) {
-    if (static_cast<int>(threadIdx.x) < s) shared[threadIdx.x] = op(shared[threadIdx.x], shared[threadIdx.x + s]);
-    __syncthreads();
-  }
-  const T out = shared[0];
-  __syncthreads();
-  return out;
+  return kl_detail::block_reduce<kThreads>(v, shared, op);
 }
 
 __global__ void __launch_bounds__(kThreads)

@@ -12,6 +12,7 @@ packages=(
   catch2 libbenchmark-dev                                   # tests and benchmarks
   gnuplot-nox                                               # compare: SVG charts
   openssl                                                   # bench CLI test: a self-signed certificate for https
+  python3-hypercorn                                         # bench CLI test: an HTTP/2 (h2, h2c) test server
   clang libclang-rt-14-dev                                  # libFuzzer for the header fuzz target
 )
 

@@ -3,15 +3,21 @@
 // Thin: flags -> evals/engine_bench (forward shapes), evals/kl_eval (run_kl), evals/mmlu_eval (run_mmlu).
 #include <fmt/format.h>
 
+#include <unistd.h>
+
+#include <charconv>
 #include <chrono>
+#include <cmath>
 #include <fstream>
 #include <iostream>
+#include <optional>
 
 #include "cli/commands.h"
 #include "cli/engine_options.h"
 #include "cli/split_commas.h"
 #include "common/error.h"
 #include "evals/engine_bench.h"
+#include "evals/kl_compact_measure.h"
 #include "evals/kl_eval.h"
 #include "evals/mmlu_data.h"
 #include "evals/mmlu_eval.h"
@@ -27,8 +33,10 @@ struct BenchEngineArgs {
   std::string synthetic, model, cand, weights = "bf16,w4a16", shapes = "1x2048,4x2048,1x8192,8x512,1x32768";
   std::string kl_corpus, kl_tokens, tokenizer, mmlu_data, subjects, json_out;
   std::int64_t ctx = 2048, max_chunks = 0;
+  std::int64_t kl_compact_k = 0;  // --kl-compact-k: 0 = off
+  std::string kl_compact_k_text;
   int warmup = 1, repeats = 3, shots = 5;
-  std::size_t limit = 0, mmlu_batch = 0;
+  std::size_t limit = 0, mmlu_batch = 64;
   std::uint64_t seed = 1;
   bool no_shapes = false, profile = false;
   EngineArgs engine;
@@ -89,6 +97,93 @@ nlohmann::json forward_shapes(const BenchEngineArgs& a, const std::vector<ModelC
   return out;
 }
 
+// --kl-compact-k: the compact reference cache lives in the temp directory for the run (about 8K + 52 bytes a
+// scored token: ~0.3 GB for WikiText-2 at K = 256) and is removed afterwards, also on an error.
+struct CompactCacheFile {
+  std::filesystem::path path = std::filesystem::temp_directory_path() /
+                               fmt::format("quantgate-bench-kl-compact-{}.safetensors", static_cast<long>(getpid()));
+  CompactCacheFile() = default;
+  CompactCacheFile(const CompactCacheFile&) = delete;
+  CompactCacheFile& operator=(const CompactCacheFile&) = delete;
+  ~CompactCacheFile() {
+    std::error_code ec;
+    std::filesystem::remove(path, ec);
+    std::filesystem::remove(path.string() + ".partial.safetensors", ec);  // an interrupted writer's file
+  }
+};
+
+// "" (the flag alone; CLI11 may also hand "true" for an option without its value) -> 256; else K >= 0.
+std::int64_t parse_kl_compact_k(const std::string& text) {
+  if (text.empty() || text == "true") return 256;
+  std::int64_t k = -1;
+  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), k);
+  if (ec != std::errc() || end != text.data() + text.size() || k < 0)
+    throw Error(fmt::format("--kl-compact-k '{}': expected K >= 0 (0: off; the flag alone: 256)", text));
+  return k;
+}
+
+// The compact cache's KL error on this pair, printed beside the exact result and returned as "kl_compact".
+nlohmann::json report_kl_compact(const KlCompactMeasurement& m, const std::vector<ModelChoice>& models,
+                                 const BenchEngineArgs& a, std::int64_t n_vocab, std::size_t n_chunks) {
+  const KlCompactError& e = m.error;
+  const double tokens = static_cast<double>(e.n_tokens);
+  const double bytes_per_token = static_cast<double>(m.cache_bytes) / tokens;
+  const double llama_cpp_per_token = 2.0 * static_cast<double>(n_vocab);  // llama.cpp's fp16 logits file
+  const std::string pair = fmt::format("{} vs {}{}", models[0].label, models[1].label,
+                                       models[0].synthetic ? fmt::format(" ({}, seed {})", a.synthetic, a.seed) : "");
+  const std::string method_name = metrics::kl_tail_method_name(m.method);
+  // The printed bound was measured at one K and method: another K or method is reported but not judged by it.
+  const bool comparable = m.k == kKlCompactMeasuredK && m.method == kDefaultKlTailMethod;
+  const std::string verdict = !comparable ? fmt::format("not comparable (measured at K {}, {})", kKlCompactMeasuredK,
+                                                        metrics::kl_tail_method_name(kDefaultKlTailMethod))
+                              : e.within_printed_bound ? "within it"
+                                                       : "OUTSIDE it (the printed bound must be updated from this figure)";
+  std::cout << fmt::format(
+      "\nKL from a compact reference cache (K {}, {}; top-K written on the {}, compared on the {}), same {} chunks, "
+      "measured on {}:\n"
+      "  mean KL exact {:.6g}, compact {:.6g}: relative error {:+.3f} %; max |token KL error| {:.4g} (chunk {}, row {})\n"
+      "  reference tail mass beyond the top-K: mean {:.4g}, max {:.4g}; max |token error| / max p_tail {:.4g}\n"
+      "  rigorous bounds of the mean KL [{:.6g}, {:.6g}] (width {:.4g}){}\n"
+      "  cache {:.0f} bytes a token ({} bytes) = {:.2f} % of llama.cpp's 2 x {} = {:.0f} bytes a token\n"
+      "  wall time: exact {:.2f} s (both models, full rows); compact: writing {:.2f} s (reference pass, K {}) + "
+      "comparing {:.2f} s (candidate pass) = {:.2f} s\n"
+      "  kl_compact_cache.h prints as the measured error: max |token error| / max p_tail <= {}, |mean error| <= {} % "
+      "when p_tail mean <= {} ({}): this pair is {}\n",
+      m.k, method_name, m.written_on_device ? "GPU" : "host", m.compared_on_device ? "GPU" : "host", n_chunks, pair,
+      e.exact_mean, e.compact_mean, 100 * e.relative_mean_error, e.max_abs_token_error, e.worst_chunk, e.worst_row,
+      e.p_tail_mean, e.p_tail_max, e.max_error_over_max_p_tail, e.bounds_lower_mean, e.bounds_upper_mean,
+      e.bounds_upper_mean - e.bounds_lower_mean, e.bounds_contain_exact ? ", containing the exact mean" : ", NOT containing the exact mean",
+      bytes_per_token, m.cache_bytes, 100 * bytes_per_token / llama_cpp_per_token, n_vocab, llama_cpp_per_token,
+      m.exact_seconds, m.write_seconds, m.k, m.compare_seconds, m.write_seconds + m.compare_seconds,
+      kKlCompactMeasuredTokenError, 100 * kKlCompactMeasuredMeanError, kKlCompactMeanErrorMaxTail,
+      kKlCompactMeasuredWhere, verdict);
+  return {{"measured_on", pair},
+          {"k", m.k},
+          {"method", method_name},
+          {"written_on", m.written_on_device ? "gpu" : "host"},
+          {"compared_on", m.compared_on_device ? "gpu" : "host"},
+          {"scored_tokens", e.n_tokens},
+          {"kl_mean_exact", e.exact_mean},
+          {"kl_mean_compact", e.compact_mean},
+          {"relative_mean_error", std::isfinite(e.relative_mean_error) ? nlohmann::json(e.relative_mean_error) : nlohmann::json()},
+          {"max_abs_token_error", e.max_abs_token_error},
+          {"worst_token", {{"chunk", e.worst_chunk}, {"row", e.worst_row}}},
+          {"p_tail", {{"mean", e.p_tail_mean}, {"max", e.p_tail_max}}},
+          {"max_token_error_over_max_p_tail", e.max_error_over_max_p_tail},
+          {"kl_mean_bounds", {{"lower", e.bounds_lower_mean}, {"upper", e.bounds_upper_mean},
+                              {"width", e.bounds_upper_mean - e.bounds_lower_mean},
+                              {"contains_exact", e.bounds_contain_exact}}},
+          {"cache_bytes", m.cache_bytes},
+          {"cache_bytes_per_token", bytes_per_token},
+          {"llama_cpp_bytes_per_token", llama_cpp_per_token},
+          {"cache_fraction_of_llama_cpp", bytes_per_token / llama_cpp_per_token},
+          {"seconds", {{"exact", m.exact_seconds}, {"write", m.write_seconds}, {"compare", m.compare_seconds}}},
+          {"printed_bound", {{"where", kKlCompactMeasuredWhere},
+                             {"max_token_error_over_p_tail", kKlCompactMeasuredTokenError},
+                             {"max_relative_mean_error", kKlCompactMeasuredMeanError},
+                             {"within", comparable ? nlohmann::json(e.within_printed_bound) : nlohmann::json()}}}};
+}
+
 nlohmann::json kl_end_to_end(const BenchEngineArgs& a, const std::vector<ModelChoice>& models) {
   if (models.size() < 2)
     throw Error("the KL benchmark needs two models: --synthetic with --weights bf16,w4a16, or --model REF --cand DIR");
@@ -110,11 +205,26 @@ nlohmann::json kl_end_to_end(const BenchEngineArgs& a, const std::vector<ModelCh
       std::cerr << fmt::format("kl: chunk {}/{}, {:.0f} tokens/s\n", p.chunks_done, p.n_chunks,
                                static_cast<double>(p.tokens_scored) / p.seconds);
   };
-  const auto comparer = open_kl_comparer(*ref, *cand);
-  const KlRun run = run_kl(*ref, *cand, plan, options, comparer.get());
+  KlRun run;
+  std::optional<KlCompactMeasurement> compact;  // --kl-compact-k: the exact run plus the two compact-cache passes
+  if (a.kl_compact_k > 0) {
+    const CompactCacheFile file;
+    compact = measure_kl_compact(*ref, *cand, plan, options,
+                                 {.k = a.kl_compact_k, .cache_file = file.path,
+                                  .identity = {{"reference", models[0].label}, {"corpus", corpus.identity},
+                                               {"tokenizer_sha256", ""}},
+                                  .on_phase = [](const std::string& line) { std::cerr << line << "\n"; }});
+    run = std::move(compact->exact);
+  } else {
+    const auto comparer = open_kl_comparer(*ref, *cand);
+    run = run_kl(*ref, *cand, plan, options, comparer.get());
+  }
   if (a.profile)
-    std::cout << "\nGPU time per phase, reference:\n" << forward_profile_report(*ref) << "candidate:\n" << forward_profile_report(*cand);
-  const double total_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    std::cout << "\nGPU time per phase" << (compact ? " (the compact cache's passes included)" : "") << ", reference:\n"
+              << forward_profile_report(*ref) << "candidate:\n" << forward_profile_report(*cand);
+  // With --kl-compact-k the compact passes ran after the exact one: only the exact run counts here.
+  const double total_s = compact ? tokenize_s + compact->exact_seconds
+                                 : std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   const auto summary = metrics::summarize_kl(run.acc, {.block_len = static_cast<std::size_t>(plan.scored_per_chunk)});
   const double outside = total_s - run.progress.forward_seconds;
   std::cout << fmt::format(
@@ -124,12 +234,14 @@ nlohmann::json kl_end_to_end(const BenchEngineArgs& a, const std::vector<ModelCh
       models[0].label, models[1].label, forward_device_name(*cand), plan.chunks.size(), plan.ctx,
       run.progress.tokens_scored, total_s, static_cast<double>(run.progress.tokens_scored) / total_s, open_s,
       run.progress.forward_seconds, tokenize_s, outside, 100.0 * outside / total_s, summary.kl_mean.value);
-  return {{"reference", models[0].label}, {"candidate", models[1].label}, {"device", forward_device_name(*cand)},
+  nlohmann::json out = {{"reference", models[0].label}, {"candidate", models[1].label}, {"device", forward_device_name(*cand)},
           {"chunks", plan.chunks.size()}, {"ctx", plan.ctx}, {"scored_tokens", run.progress.tokens_scored},
           {"seconds", total_s}, {"tokenize_seconds", tokenize_s}, {"forward_seconds", run.progress.forward_seconds},
           {"outside_forward_fraction", outside / total_s}, {"open_seconds", open_s},
           {"scored_tokens_per_second", static_cast<double>(run.progress.tokens_scored) / total_s},
           {"kl_mean", summary.kl_mean.value}, {"corpus", corpus.identity}};
+  if (compact) out["kl_compact"] = report_kl_compact(*compact, models, a, ref->config().n_vocab, plan.chunks.size());
+  return out;
 }
 
 nlohmann::json mmlu_end_to_end(const BenchEngineArgs& a, const std::vector<ModelChoice>& models) {
@@ -141,7 +253,8 @@ nlohmann::json mmlu_end_to_end(const BenchEngineArgs& a, const std::vector<Model
   const double build_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t_build).count();
   auto f = open_choice(models[0], a, a.seed);
   evals::MmluEvalOptions options;
-  if (a.mmlu_batch > 0) options.batch_invariant = false, options.batch_size = a.mmlu_batch;
+  options.batch_size = a.mmlu_batch;
+  options.row_scorer = open_mmlu_row_scorer(*f);
   options.progress = [](std::size_t done, std::size_t total) {
     if (done % 1000 < 16 || done == total) std::cerr << fmt::format("mmlu: {}/{}\n", done, total);
   };
@@ -157,11 +270,11 @@ nlohmann::json mmlu_end_to_end(const BenchEngineArgs& a, const std::vector<Model
       "counted); {} prompt tokens, {} run through the model (prefix reuse saved {}); {}\n",
       a.shots, scores.size(), models[0].label, forward_device_name(*f), s, static_cast<double>(scores.size()) / s,
       build_s, prompt_tokens, stats.forward_tokens, stats.prefix_tokens_reused,
-      a.mmlu_batch > 0 ? fmt::format("{} sequences per call", a.mmlu_batch) : "one sequence per call");
+      fmt::format("{} sequences per call", a.mmlu_batch));
   return {{"model", models[0].label}, {"device", forward_device_name(*f)}, {"shots", a.shots},
           {"questions", scores.size()}, {"seconds", s}, {"prompt_tokens", prompt_tokens},
           {"forward_tokens", stats.forward_tokens}, {"prefix_tokens_reused", stats.prefix_tokens_reused},
-          {"sequences_per_call", a.mmlu_batch > 0 ? a.mmlu_batch : 1}};
+          {"sequences_per_call", a.mmlu_batch}};
 }
 
 }  // namespace
@@ -186,18 +299,28 @@ CommandRunner register_bench_engine(CLI::App& app) {
   cmd->add_option("--kl-corpus", a->kl_corpus, "KL end to end over this text (needs --tokenizer)");
   cmd->add_option("--kl-tokens", a->kl_tokens, "KL end to end over these token ids (JSON array or whitespace list)");
   cmd->add_option("--ctx", a->ctx, "KL chunk length")->capture_default_str();
+  auto* compact_k = cmd->add_option("--kl-compact-k", a->kl_compact_k_text,
+                                    "KL: also write the reference's compact cache with this K (the flag alone: 256; "
+                                    "0: off) into the temp directory, compare the candidate with it and report its KL "
+                                    "error against the exact run, token by token")
+                        ->expected(0, 1);
   cmd->add_option("--max-chunks", a->max_chunks, "KL: at most N chunks (0: all)");
   cmd->add_option("--tokenizer", a->tokenizer, "tokenizer.json or its directory (KL text, MMLU)");
   cmd->add_option("--mmlu-data", a->mmlu_data, "MMLU end to end over this data directory (needs --tokenizer)");
   cmd->add_option("--shots", a->shots, "MMLU few-shot examples")->capture_default_str();
   cmd->add_option("--subjects", a->subjects, "MMLU subjects (default: all)");
   cmd->add_option("--limit", a->limit, "MMLU: first N test questions per subject");
-  cmd->add_option("--mmlu-batch", a->mmlu_batch, "MMLU sequences per forward call (0: one, batch-invariant)");
+  cmd->add_option("--mmlu-batch", a->mmlu_batch, "MMLU questions per forward call (as mmlu --batch)")
+      ->capture_default_str()
+      ->check(CLI::PositiveNumber);
   cmd->add_option("--json", a->json_out, "write the figures as JSON");
   cmd->add_flag("--profile", a->profile, "CUDA: GPU time per engine phase (CUDA events, one sync per step; slows the run a little)");
   add_engine_options(cmd, a->engine);
-  return [a](const std::vector<std::string>& argv) {
+  return [a, compact_k](const std::vector<std::string>& argv) {
     if (a->synthetic.empty() && a->model.empty()) throw Error("bench-engine needs --synthetic CONFIG or --model DIR");
+    a->kl_compact_k = compact_k->count() > 0 ? parse_kl_compact_k(a->kl_compact_k_text) : 0;
+    if (a->kl_compact_k > 0 && a->kl_corpus.empty() && a->kl_tokens.empty())
+      throw Error("--kl-compact-k needs the KL benchmark: --kl-tokens FILE or --kl-corpus FILE");
     if (a->warmup < 0 || a->repeats < 1) throw Error("--warmup must be >= 0 and --repeats >= 1");
     const auto models = model_choices(*a);
     if (models.empty()) throw Error("--weights names no model");

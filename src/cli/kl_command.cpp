@@ -259,12 +259,23 @@ CommandRunner register_kl(CLI::App& app) {
                             },
                             plan, blocks, options, tp);
       if (writer && !run.partial) finish_cache();
-    } else if (saving) {  // resident, the cache written on the way (host comparer: the writer reads host rows)
+    } else if (saving) {  // resident, the cache written on the way
       check_kl_pair(ref->config(), cand->config(), a->ref, a->cand);
-      const auto comparer = host_kl_comparer();
-      LiveKlReference live(*ref, plan, {.chunk_rows = a->chunk_rows, .first_logit_row = plan.first_scored_row});
-      SavingKlReference tee(live, *writer);
-      run = run_kl(tee, *cand, plan, options, comparer.get());
+      // Both models on one GPU: the exact comparison stays there and the reference rows are compacted where the
+      // engine left them (only 8K + 52 bytes a token come down); otherwise host rows feed the host writer.
+      const auto comparer = open_kl_comparer(*ref, *cand);
+      LiveKlReference live(*ref, plan, {.chunk_rows = a->chunk_rows, .first_logit_row = plan.first_scored_row,
+                                        .logits_on_device = comparer->logits_on_device()});
+#ifdef QG_HAVE_CUDA
+      if (comparer->logits_on_device()) {
+        DeviceSavingKlReference tee(live, plan, *writer);
+        run = run_kl(tee, *cand, plan, options, comparer.get());
+      } else
+#endif
+      {
+        SavingKlReference tee(live, *writer);
+        run = run_kl(tee, *cand, plan, options, comparer.get());
+      }
       if (!run.partial) finish_cache();
     } else if (cached) {
       const nlohmann::json ref_identity = checkpoint_identity_json(a->ref, false);

@@ -331,7 +331,9 @@ nlohmann::json kl_compact_approximation_json(const KlCompactCache& cache, const 
       {"measured_error",
        {{"where", kKlCompactMeasuredWhere},
         {"max_token_error_over_p_tail", kKlCompactMeasuredTokenError},
-        {"max_relative_mean_error", kKlCompactMeasuredMeanError}}},
+        {"max_relative_mean_error", kKlCompactMeasuredMeanError},
+        {"mean_error_holds_up_to_p_tail_mean", kKlCompactMeanErrorMaxTail},
+        {"heavy_tail", kKlCompactMeasuredHeavyTailWhere}}},
   };
 }
 

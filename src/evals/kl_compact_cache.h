@@ -77,7 +77,8 @@ bool write_kl_compact_cache(Forward& ref, const KlChunkPlan& plan, KlCompactCach
                             const std::function<void(std::size_t, std::size_t)>& progress = {});
 
 // A KlReference wrapper that also hands every reference row it passes on to a writer (kl --save-ref-cache with
-// --cand in the resident mode). Needs host logits: the comparer must be the host one.
+// --cand in the resident mode, on the host). Needs host logits: the comparer must be the host one. With both
+// models on one GPU, kl uses DeviceSavingKlReference (evals/kl_compact_device_writer.h) instead.
 class SavingKlReference final : public KlReference {
  public:
   SavingKlReference(KlReference& inner, KlCompactCacheWriter& writer) : inner_(inner), writer_(writer) {}
@@ -171,10 +172,20 @@ inline constexpr metrics::KlTailMethod kDefaultKlTailMethod = metrics::KlTailMet
 // Measured at K = 256, chain-rule, on e_style and moe_style vs W4A16 (group 16) and W8A16 (per channel), a 512-id
 // vocabulary whose tails are heavy (p_tail mean 0.10-0.11, max 0.135; a trained LM's is far lighter):
 // max |token error| 0.0333 = 0.247 x max p_tail, worst mean-KL error 0.46%; the constants keep ~25% headroom.
+// Measured on an H200 (session 4, `bench-engine --kl-compact-k 256`) over all of WikiText-2 on a synthetic E4B-shaped
+// BF16 vs W4A16 pair (262,144 ids, random weights: nearly flat distributions, p_tail mean 0.994): max |token error|
+// 0.2223 = 0.224 x max p_tail (the per-token bound holds), but the mean KL came out 44.7% low: the mean error grows
+// with the tail mass, so the relative mean bound is claimed only for runs whose reference p_tail mean is at most
+// kKlCompactMeanErrorMaxTail (the fixtures'); every run prints its own p_tail and rigorous bounds beside it.
 inline constexpr const char* kKlCompactMeasuredWhere =
     "K 256, chain-rule, 5 tiny fixture pairs (BF16 vs W4A16/W8A16, p_tail mean 0.10)";
+inline constexpr const char* kKlCompactMeasuredHeavyTailWhere =
+    "synthetic E4B BF16 vs W4A16 over WikiText-2, random weights, p_tail mean 0.994: token error 0.224 x max p_tail, "
+    "mean KL -44.7%";
+inline constexpr std::int64_t kKlCompactMeasuredK = 256;  // the K (and kDefaultKlTailMethod) the constants hold for
 inline constexpr double kKlCompactMeasuredTokenError = 0.3;  // max |token KL error| / max p_tail
-inline constexpr double kKlCompactMeasuredMeanError = 0.006;  // |mean KL error| / mean KL
+inline constexpr double kKlCompactMeasuredMeanError = 0.006;  // |mean KL error| / mean KL, when p_tail is light:
+inline constexpr double kKlCompactMeanErrorMaxTail = 0.15;    // reference p_tail mean at most this
 nlohmann::json kl_compact_approximation_json(const KlCompactCache& cache, const KlCompactRunStats& stats,
                                              metrics::KlTailMethod method);
 

@@ -9,6 +9,7 @@
 #include <numeric>
 
 #include "common/error.h"
+#include "metrics/log_prob.h"
 
 namespace qg::evals {
 
@@ -25,13 +26,7 @@ struct Job {
 
 }  // namespace
 
-double log_prob(std::span<const float> row, TokenId token) {
-  double mx = -INFINITY;
-  for (float v : row) mx = std::max(mx, static_cast<double>(v));
-  double sum = 0;
-  for (float v : row) sum += std::exp(static_cast<double>(v) - mx);
-  return static_cast<double>(row[static_cast<std::size_t>(token)]) - mx - std::log(sum);
-}
+double log_prob(std::span<const float> row, TokenId token) { return metrics::log_prob(row, token); }
 
 std::vector<metrics::MmluQuestionScore> run_mmlu(Forward& forward, std::span<const MmluRequest> requests,
                                                  const MmluEvalOptions& options, MmluEvalStats* stats_out) {
@@ -65,7 +60,12 @@ std::vector<metrics::MmluQuestionScore> run_mmlu(Forward& forward, std::span<con
     if (requests[q].subject != requests[q - 1].subject && by_subject[requests[q].subject].front() != q)
       throw Error(fmt::format("MMLU requests of subject {} are not contiguous", requests[q].subject));
   std::size_t done = 0;
-  const std::size_t batch_size = options.batch_invariant ? 1 : std::max<std::size_t>(1, options.batch_size);
+  const std::size_t batch_size = std::max<std::size_t>(1, options.batch_size);
+
+  const std::shared_ptr<MmluRowScorer> scorer_owner = options.row_scorer ? options.row_scorer : host_mmlu_row_scorer();
+  MmluRowScorer& scorer = *scorer_owner;
+  std::vector<TokenId> row_targets;  // per consumer call: the ids read from each scored row
+  std::vector<double> row_logp;      // and their log-probabilities
 
   auto run_jobs = [&](std::vector<Job>& jobs, const PrefixHandle& prefix) {
     std::stable_sort(jobs.begin(), jobs.end(), [](const Job& a, const Job& b) { return a.input.size() > b.input.size(); });
@@ -73,32 +73,43 @@ std::vector<metrics::MmluQuestionScore> run_mmlu(Forward& forward, std::span<con
     for (std::size_t start = 0; start < jobs.size(); start += batch_size) {
       const std::size_t end = std::min(jobs.size(), start + batch_size);
       std::vector<TokenSpan> spans;
-      std::int64_t first_row = INT64_MAX;
+      std::vector<std::int64_t> first_rows;  // per sequence: only the scored rows get logits
       for (std::size_t j = start; j < end; ++j) {
         spans.emplace_back(jobs[j].input);
-        first_row = std::min(first_row, jobs[j].first_row);
+        first_rows.push_back(jobs[j].first_row);
         stats.forward_tokens += jobs[j].input.size();
       }
       stats.sequences += spans.size();
       const LogitsConsumer consume = [&](const LogitsChunk& c) {
         const Job& job = jobs[start + c.sequence];
         auto& sc = scores[job.question];
-        for (std::int64_t r = 0; r < c.n_rows; ++r) {
-          const std::int64_t row = c.first_position - offset + r;  // relative to job.input
+        // The chunk's rows [r0, r1) that this job scores (relative to job.input: row = c.first_position - offset + r).
+        const std::int64_t first = c.first_position - offset;
+        const std::int64_t n_scored = job.choice < 0 ? 1 : static_cast<std::int64_t>(job.targets->size());
+        const std::int64_t r0 = std::max<std::int64_t>(0, job.first_row - first);
+        const std::int64_t r1 = std::min<std::int64_t>(c.n_rows, job.first_row + n_scored - first);
+        if (r1 <= r0) return;
+        const int n_targets = job.choice < 0 ? 4 : 1;
+        row_targets.clear();
+        for (std::int64_t r = r0; r < r1; ++r) {
           if (job.choice < 0) {
-            if (row != job.first_row) continue;
-            const auto& req = requests[job.question];
-            for (int k = 0; k < 4; ++k) sc.loglik[k] = log_prob(c.row(r), req.continuation_ids[k][0]);
+            for (int k = 0; k < 4; ++k) row_targets.push_back(requests[job.question].continuation_ids[k][0]);
           } else {
-            const std::int64_t t = row - job.first_row;
-            if (t < 0 || t >= static_cast<std::int64_t>(job.targets->size())) continue;
-            sc.loglik[job.choice] += log_prob(c.row(r), (*job.targets)[static_cast<std::size_t>(t)]);
+            row_targets.push_back((*job.targets)[static_cast<std::size_t>(first + r - job.first_row)]);
           }
+        }
+        row_logp.resize(row_targets.size());
+        scorer.log_probs(c, r0, r1 - r0, row_targets, n_targets, row_logp);
+        if (job.choice < 0) {
+          for (int k = 0; k < 4; ++k) sc.loglik[k] = row_logp[static_cast<std::size_t>(k)];
+        } else {
+          for (double lp : row_logp) sc.loglik[job.choice] += lp;  // in row order, as lm-eval sums
         }
       };
       ScoreOptions so;
-      so.first_logit_row = first_row;
+      so.first_logit_rows = first_rows;
       so.chunk_rows = 64;
+      so.logits_on_device = scorer.logits_on_device();
       if (prefix) forward.score_continuations(prefix, spans, consume, so);
       else forward.score(std::span<const TokenSpan>(spans), consume, so);
     }

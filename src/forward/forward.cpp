@@ -2,6 +2,8 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
+
 #include "common/error.h"
 
 namespace qg {
@@ -61,6 +63,19 @@ void check_forward_supported(const Gemma4Config& config, const std::string& sour
            "transformers builds default RoPE from head_dim; full layers with global_head_dim need "
            "'proportional'");
   }
+}
+
+std::int64_t first_logit_row_of(const ScoreOptions& options, std::size_t sequence) {
+  const std::int64_t first =
+      options.first_logit_rows.empty() ? options.first_logit_row : options.first_logit_rows[sequence];
+  return std::max<std::int64_t>(0, first);
+}
+
+void check_first_logit_rows(const ScoreOptions& options, std::size_t n_sequences) {
+  if (!options.first_logit_rows.empty() && options.first_logit_rows.size() != n_sequences)
+    throw Error(fmt::format("ScoreOptions::first_logit_rows has {} entries for a call of {} sequences (one per "
+                            "sequence, or none)",
+                            options.first_logit_rows.size(), n_sequences));
 }
 
 void check_tokens(const Gemma4TextConfig& config, TokenSpan tokens, std::int64_t first_position,

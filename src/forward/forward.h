@@ -73,9 +73,19 @@ struct ScoreOptions {
                                      // its --logits-rows
   std::int64_t first_logit_row = 0;  // rows of each sequence (of this call) before this get no logits: the
                                      // head is not even computed for them (KL scores only the second half)
+  // When not empty: one first row per sequence of the call (the prefix for encode_prefix), overriding
+  // first_logit_row; MMLU asks for the last context row of each question only. Its size must equal the number
+  // of sequences (qg::Error otherwise). The caller keeps the values alive during the call.
+  std::span<const std::int64_t> first_logit_rows;
   bool logits_on_device = false;     // GPU engines: hand LogitsChunk::device_logits instead of a host copy
                                      // (no [rows, n_vocab] transfer); the CPU engine always gives host rows
 };
+
+// The first row of sequence `sequence` that gets logits (first_logit_rows[sequence], else first_logit_row;
+// negative values count as 0).
+std::int64_t first_logit_row_of(const ScoreOptions& options, std::size_t sequence);
+// Throws qg::Error unless first_logit_rows is empty or has one entry per sequence of the call.
+void check_first_logit_rows(const ScoreOptions& options, std::size_t n_sequences);
 
 // The K/V of an encoded prefix; opaque, and only usable with the Forward that made it.
 class PrefixState {

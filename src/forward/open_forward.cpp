@@ -8,8 +8,10 @@
 #include "common/error.h"
 #include "forward/cpu/cpu_forward.h"
 #include "evals/kl_eval.h"
+#include "evals/mmlu_row_scorer.h"
 #ifdef QG_HAVE_CUDA
 #include "evals/kl_device_comparer.h"
+#include "evals/mmlu_device_scorer.h"
 #include "forward/cuda/cuda_forward.h"
 #endif
 
@@ -101,6 +103,14 @@ std::unique_ptr<KlRowComparer> open_kl_comparer(const Forward& ref, const Forwar
   if (ref.device().rfind("cuda", 0) == 0 && ref.device() == cand.device()) return device_kl_comparer();
 #endif
   return host_kl_comparer();
+}
+
+std::unique_ptr<evals::MmluRowScorer> open_mmlu_row_scorer(const Forward& forward) {
+#ifdef QG_HAVE_CUDA
+  if (dynamic_cast<const CudaForward*>(&forward) != nullptr) return evals::device_mmlu_row_scorer();
+#endif
+  (void)forward;
+  return evals::host_mmlu_row_scorer();
 }
 
 }  // namespace qg

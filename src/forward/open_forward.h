@@ -53,4 +53,11 @@ class KlRowComparer;
 // to the host), else on the host.
 std::unique_ptr<KlRowComparer> open_kl_comparer(const Forward& ref, const Forward& cand);
 
+namespace evals {
+class MmluRowScorer;
+}
+// run_mmlu's row scorer for this engine (MmluEvalOptions::row_scorer): on the GPU for a CUDA engine (the engine
+// then hands its logits on the device and only a few doubles per row come back), else on the host.
+std::unique_ptr<evals::MmluRowScorer> open_mmlu_row_scorer(const Forward& forward);
+
 }  // namespace qg

@@ -36,6 +36,13 @@ std::string join_sources(const std::map<std::string, std::size_t>& counts) {
 }
 }  // namespace
 
+std::map<std::string, std::size_t> count_http_versions(const std::vector<RequestRecord>& records) {
+  std::map<std::string, std::size_t> counts;
+  for (const auto& r : records)
+    if (!r.http_version.empty()) ++counts[r.http_version];
+  return counts;
+}
+
 LevelMetrics compute_level_metrics(const LoadRun& run, const LoadPlan& plan, const std::vector<double>& pcts,
                                    const Slo& slo) {
   LevelMetrics m;
@@ -44,6 +51,8 @@ LevelMetrics compute_level_metrics(const LoadRun& run, const LoadPlan& plan, con
   m.burstiness = plan.burstiness;
   m.rate_mode = std::isfinite(plan.request_rate) && plan.request_rate > 0;
   m.duration_s = run.duration();
+  m.http_versions = count_http_versions(run.records);
+  m.connections_opened = run.connections_opened;
   std::vector<double> ttft, ttft_content, ttfb, tpot, itl, itl_tok, e2el, queue;
   std::map<std::string, std::size_t> in_src, out_src;
   std::vector<std::pair<double, int>> sweep;

@@ -8,6 +8,7 @@
 //   origin = the request's start, or its scheduled time in rate mode (no coordinated omission)
 #include <array>
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -42,7 +43,14 @@ struct LevelMetrics {
   // Prompt length: server usage.prompt_tokens against ours, where both exist.
   std::size_t prompt_len_compared = 0, prompt_len_mismatched = 0;
   std::int64_t prompt_len_min_diff = 0, prompt_len_max_diff = 0;  // server − ours
+  // Measured requests by the HTTP version they used ("1.1", "2"; failed ones too when a response came), and
+  // connections opened in the level's run (warm-up included: its connections are the ones measured requests reuse).
+  std::map<std::string, std::size_t> http_versions;
+  std::size_t connections_opened = 0;
 };
+
+// Measured requests by negotiated HTTP version; requests that got no response (no version) are not counted.
+std::map<std::string, std::size_t> count_http_versions(const std::vector<RequestRecord>& records);
 
 LevelMetrics compute_level_metrics(const LoadRun& run, const LoadPlan& plan, const std::vector<double>& percentiles,
                                    const Slo& slo);

@@ -66,6 +66,10 @@ nlohmann::ordered_json level_json(const LevelMetrics& m) {
   q["itl_per_token_ms"] = summary_json(m.itl_per_token_ms);
   q["e2el_ms"] = summary_json(m.e2el_ms);
   q["client_queue_time_ms"] = summary_json(m.queue_ms);
+  nlohmann::ordered_json versions = nlohmann::ordered_json::object();
+  for (const auto& [v, n] : m.http_versions) versions[v] = n;
+  q["http_versions"] = versions;
+  q["connections_opened"] = m.connections_opened;
   q["input_token_source"] = m.input_token_source;
   q["output_token_source"] = m.output_token_source;
   nlohmann::ordered_json faults = nlohmann::ordered_json::object();
@@ -120,6 +124,13 @@ std::string levels_table(const std::vector<LevelMetrics>& levels) {
                      pct(m.e2el_ms, 99));
   }
   s += "times in ms; TTFT = first chunk with choices (vllm bench serve); tokens: see results JSON for sources\n";
+  for (const auto& m : levels) {
+    // HTTP versions used and connections opened: h2 multiplexes many requests over few connections.
+    std::string v;
+    for (const auto& [name, n] : m.http_versions) v += fmt::format("{}HTTP/{} x{}", v.empty() ? "" : ", ", name, n);
+    s += fmt::format("concurrency {}: {}; {} connection{} opened\n", m.max_concurrency, v.empty() ? "no response" : v,
+                     m.connections_opened, m.connections_opened == 1 ? "" : "s");
+  }
   for (const auto& m : levels) {
     std::string f;
     for (int k = 1; k < kNumFaultKinds; ++k)

@@ -213,6 +213,14 @@ class Loop {
     while (!url_.empty() && url_.back() == '/') url_.pop_back();
     url_ += client.path;
     if (!client.api_key.empty()) auth_header_ = "Authorization: Bearer " + client.api_key;
+    const bool https = is_https_url(url_);
+    http_version_option_ = curl_http_version_option(client.http, https);
+    pipewait_ = may_multiplex(client.http, https);
+    // Streams per h2 connection: curl's default (100) is also what common servers advertise (hypercorn, nginx
+    // 128, Go 250); the lower of ours and the server's SETTINGS_MAX_CONCURRENT_STREAMS applies, and past it
+    // curl opens another connection (no per-host connection cap is set), so concurrency N always gives N
+    // requests in flight. Stated rather than left implicit, since it decides how many connections a run uses.
+    curl_multi_setopt(multi_.get(), CURLMOPT_MAX_CONCURRENT_STREAMS, 100L);
   }
 
   // Runs `count` requests (or until `duration_s`) starting with plan index `first_index`.
@@ -287,9 +295,8 @@ class Loop {
         classify_done(tr, msg->data.result);
         long version = 0;
         curl_easy_getinfo(tr.easy, CURLINFO_HTTP_VERSION, &version);
-        if (version == CURL_HTTP_VERSION_2_0) http_version_ = "2";
-        else if (version == CURL_HTTP_VERSION_1_1) http_version_ = "1.1";
-        else if (version == CURL_HTTP_VERSION_1_0) http_version_ = "1.0";
+        tr.rec.http_version = negotiated_version_name(version);
+        if (!tr.rec.http_version.empty()) http_version_ = tr.rec.http_version;
         ++finished;
         if (!tr.rec.ok()) ++failed;
         retire(it, out);
@@ -349,6 +356,7 @@ class Loop {
   std::size_t peak() const { return peak_; }
   std::uint64_t iterations() const { return iterations_; }
   const std::string& http_version() const { return http_version_; }
+  std::size_t connections_opened() const { return connections_opened_; }
 
  private:
   using ActiveMap = std::unordered_map<CURL*, std::unique_ptr<Transfer>>;
@@ -407,8 +415,10 @@ class Loop {
     curl_easy_setopt(e, CURLOPT_ERRORBUFFER, tr->curl_error);
     curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
     curl_easy_setopt(e, CURLOPT_TCP_NODELAY, 1L);
-    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, static_cast<long>(CURL_HTTP_VERSION_2TLS));
-    curl_easy_setopt(e, CURLOPT_PIPEWAIT, 1L);
+    curl_easy_setopt(e, CURLOPT_HTTP_VERSION, http_version_option_);
+    // Where h2 may be used, wait for a connection being set up rather than open one more: N concurrent
+    // transfers then become N streams on one connection (up to its stream limit, then curl opens another).
+    curl_easy_setopt(e, CURLOPT_PIPEWAIT, pipewait_ ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(client_.connect_timeout_s * 1000));
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, client_.verify_tls ? 1L : 0L);
     curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, client_.verify_tls ? 2L : 0L);
@@ -422,6 +432,10 @@ class Loop {
 
   ActiveMap::iterator retire(ActiveMap::iterator it, std::vector<RequestRecord>& out) {
     Transfer& tr = *it->second;
+    // New connections this transfer made (0 when it reused a pooled connection or joined an h2 one as a
+    // stream); read here so stalled transfers, abandoned before curl finished them, count too.
+    curl_easy_getinfo(tr.easy, CURLINFO_NUM_CONNECTS, &tr.rec.new_connections);
+    connections_opened_ += static_cast<std::size_t>(std::max(0L, tr.rec.new_connections));
     curl_multi_remove_handle(multi_.get(), tr.easy);
     curl_easy_cleanup(tr.easy);
     out.push_back(std::move(tr.rec));
@@ -444,6 +458,9 @@ class Loop {
   std::size_t peak_ = 0;
   std::uint64_t iterations_ = 0;
   std::string http_version_;
+  long http_version_option_ = CURL_HTTP_VERSION_2TLS;
+  bool pipewait_ = true;
+  std::size_t connections_opened_ = 0;
 };
 
 }  // namespace
@@ -460,6 +477,7 @@ LoadRun run_load(const ClientOptions& client, const LoadPlan& plan) {
   run.peak_in_flight = loop.peak();
   run.loop_iterations = loop.iterations();
   run.http_version = loop.http_version();
+  run.connections_opened = loop.connections_opened();
   return run;
 }
 
@@ -480,6 +498,7 @@ HttpResponse http_get(const ClientOptions& client, const std::string& path, doub
   curl_easy_setopt(e, CURLOPT_NOSIGNAL, 1L);
   curl_easy_setopt(e, CURLOPT_TIMEOUT_MS, static_cast<long>(timeout_s * 1000));
   curl_easy_setopt(e, CURLOPT_ERRORBUFFER, err);
+  curl_easy_setopt(e, CURLOPT_HTTP_VERSION, curl_http_version_option(client.http, is_https_url(url)));
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYPEER, client.verify_tls ? 1L : 0L);
   curl_easy_setopt(e, CURLOPT_SSL_VERIFYHOST, client.verify_tls ? 2L : 0L);
   if (!client.ca_file.empty()) curl_easy_setopt(e, CURLOPT_CAINFO, client.ca_file.c_str());

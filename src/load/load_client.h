@@ -1,7 +1,7 @@
 #pragma once
 // The load generator's HTTP side: one libcurl multi handle driven by one event loop on the calling thread
-// (keep-alive connection pool, HTTP/2 where TLS negotiates it, HTTP/1.1 otherwise, TLS verification on
-// unless disabled). Each request streams SSE; every complete event is timestamped with now_seconds() when
+// (keep-alive connection pool, HTTP/2 where TLS negotiates it, HTTP/1.1 otherwise, or as ClientOptions::http
+// says; h2 streams multiplexed over few connections; TLS verification on unless disabled). Each request streams SSE; every complete event is timestamped with now_seconds() when
 // the read that completed it returns, so several events of one read share a timestamp.
 // Scheduling: fixed concurrency (request_rate = inf: a new request starts as soon as one finishes) or a
 // Poisson/gamma arrival process capped by max_concurrency, where each request's latency origin is its
@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "load/http_version.h"
 #include "load/stream_chunk.h"
 
 namespace qg::load {
@@ -57,6 +58,8 @@ struct RequestRecord {
   std::int64_t text_bytes = 0;
   std::string generated_text;  // kept only when ClientOptions::keep_text
   std::string model, system_fingerprint;
+  std::string http_version;   // negotiated for this request: "1.1", "2" ("" when no response came)
+  long new_connections = 0;   // connections this transfer opened (CURLINFO_NUM_CONNECTS; 0: it reused one)
 
   bool ok() const { return fault == FaultKind::kNone; }
   double first_token() const { return events.empty() ? -1 : events.front().t; }
@@ -78,6 +81,7 @@ struct ClientOptions {
   std::string ca_file;             // PEM bundle of trusted CAs (an internal CA); empty: the system's
   bool keep_text = false;
   std::string request_id_prefix = "qg";
+  HttpVersion http = HttpVersion::kAuto;  // --http; see load/http_version.h
 };
 
 // A snapshot of a phase in progress, for progress lines.
@@ -115,6 +119,7 @@ struct LoadRun {
   std::size_t peak_in_flight = 0;
   std::uint64_t loop_iterations = 0;
   std::string http_version;  // of the last completed transfer: "1.1", "2"
+  std::size_t connections_opened = 0;  // over warm-up and measured requests (one multi handle per run)
 };
 
 // Runs the plan. Throws qg::Error only for setup problems (libcurl init, empty plan); request failures

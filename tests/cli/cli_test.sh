@@ -250,9 +250,33 @@ expect 2 'error: .*ref256.safetensors: the reference cache was made from another
 expect 2 'error: .*no-such.safetensors: no such compact reference cache' -- "$bin" kl --cand "$e_w4" --ref-cache "$tmp/no-such.safetensors" --tokens-file "$tmp/kl_ids.txt"
 expect 2 'error: --cand is required' -- "$bin" kl --ref "$e_style" --tokens-file "$tmp/kl_ids.txt" --ctx 64
 expect 2 'error: --device cuda:x: expected cpu, cuda or cuda:N' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --device cuda:x
+# bench-engine --kl-compact-k: the compact cache's KL error against the exact run, token by token (CPU engine here)
+expect 0 'KL from a compact reference cache \(K 64, chain-rule; top-K written on the host, compared on the host\), same 2 chunks' -- env TMPDIR="$tmp" "$bin" bench-engine --model "$e_style" --cand "$e_w4" --no-shapes --kl-tokens "$tmp/kl_ids.txt" --ctx 64 --kl-compact-k 64 --json "$tmp/bench_engine_kl.json"
+python3 - "$tmp/bench_engine_kl.json" "$tmp" <<'PY' || failures=$((failures + 1))
+import glob, json, sys
+kl = json.load(open(sys.argv[1]))["kl"]
+c = kl["kl_compact"]
+assert c["k"] == 64 and c["method"] == "chain-rule" and c["scored_tokens"] == kl["scored_tokens"] == 62, c
+# the exact mean of the pairing is the exact run's (summed in another order: 1e-12 relative)
+assert abs(c["kl_mean_exact"] - kl["kl_mean"]) <= 1e-12 * kl["kl_mean"], (c, kl["kl_mean"])
+assert c["max_abs_token_error"] > 0 and c["kl_mean_bounds"]["lower"] <= c["kl_mean_exact"] <= c["kl_mean_bounds"]["upper"], c
+assert 0 < c["p_tail"]["mean"] <= c["p_tail"]["max"] <= 1 and c["llama_cpp_bytes_per_token"] == 1024, c
+assert set(c["seconds"]) == {"exact", "write", "compare"} and "within" in c["printed_bound"], c
+assert not glob.glob(sys.argv[2] + "/quantgate-bench-kl-compact-*"), "the temporary compact cache was not removed"
+print("ok: bench-engine --kl-compact-k reports the compact cache's error and removes its file")
+PY
+expect 0 'KL from a compact reference cache \(K 256,' -- "$bin" bench-engine --model "$e_style" --cand "$e_w4" --no-shapes --kl-tokens "$tmp/kl_ids.txt" --ctx 64 --kl-compact-k
+expect 0 'prints as the measured error: .* this pair is (within it|OUTSIDE it)' -- "$bin" bench-engine --model "$e_style" --cand "$e_w4" --no-shapes --kl-tokens "$tmp/kl_ids.txt" --ctx 64 --kl-compact-k 256
+expect 0 'this pair is not comparable \(measured at K 256, chain-rule\)' -- "$bin" bench-engine --model "$e_style" --cand "$e_w4" --no-shapes --kl-tokens "$tmp/kl_ids.txt" --ctx 64 --kl-compact-k 64
+expect 2 "error: --kl-compact-k 'x': expected K >= 0" -- "$bin" bench-engine --model "$e_style" --cand "$e_w4" --no-shapes --kl-tokens "$tmp/kl_ids.txt" --ctx 64 --kl-compact-k x
+expect 2 'error: --kl-compact-k needs the KL benchmark' -- "$bin" bench-engine --model "$e_style" --cand "$e_w4" --no-shapes --kl-compact-k 64
 # --device cuda: runs where a GPU is usable (the [gpu] tests check its numbers); elsewhere a clear exit 2.
 if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
   expect 0 'same top-1' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 64 --device cuda --max-kl 100
+  # --save-ref-cache with --cand on the GPU compacts the rows there: the same file as the reference-only pass
+  expect 0 'wrote the compact reference cache' -- "$bin" kl --ref "$e_style" --tokens-file "$tmp/kl_ids.txt" --ctx 64 --device cuda --save-ref-cache "$tmp/gpu_alone.safetensors" --ref-cache-topk 64
+  expect 0 'wrote the compact reference cache' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --ctx 64 --device cuda --max-kl 100 --save-ref-cache "$tmp/gpu_tee.safetensors" --ref-cache-topk 64
+  if cmp -s "$tmp/gpu_alone.safetensors" "$tmp/gpu_tee.safetensors"; then echo "ok: kl --save-ref-cache --cand on the GPU writes the reference-only pass's file"; else echo "FAIL: kl --save-ref-cache --cand on the GPU: file differs from the reference-only pass's"; failures=$((failures + 1)); fi
   expect 2 'error: --device cuda:64: this machine has [0-9]+ CUDA device' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --device cuda:64
 else
   expect 2 'error: --device cuda: (no CUDA GPU is usable here|this quantgate was built without CUDA)' -- "$bin" kl --ref "$e_style" --cand "$e_w4" --tokens-file "$tmp/kl_ids.txt" --device cuda

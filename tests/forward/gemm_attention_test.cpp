@@ -2,18 +2,22 @@
 // kernels/ref/attention_ref (double, two-pass softmax over each row's visible keys): several sequences packed
 // in one step with cache slots mid-cache and NaN rows around them (reading a key outside a row's range poisons
 // the output), queries after a cached prefix, windows smaller and larger than the sequences, GQA 8/2 and 4/4,
-// head dims 64, 256 and 512; a tiny score budget forces many query blocks per span.
+// head dims 64, 256 and 512; a tiny score budget forces many query blocks per span. Both methods: the GEMM path and
+// the fused (flash) kernel, with the same bounds.
 #include <cuda_fp16.h>
 
 #include <cmath>
 #include <cstdint>
 #include <random>
+#include <string>
+#include <utility>
 #include <vector>
 
 #include "catch.h"
 #include "common/float_formats.h"
 #include "forward/cuda/gemm.h"
 #include "forward/cuda/gemm_attention.h"
+#include "kernels/flash_attention_kernels.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/device_buffer.h"
 #include "kernels/ref/attention_ref.h"
@@ -67,9 +71,25 @@ void run_case(const Case& tc, std::uint32_t seed) {
 
   cudaStream_t stream = nullptr;
   QG_CUDA_CHECK(cudaStreamCreate(&stream));
-  {
+  // The GEMM path, then the fused kernel with every output slice compiled for this head dim (the widest is what H100/
+  // H200 use; 128 is what smaller GPUs fall back to: tested here so it is not first run on a user's card).
+  std::vector<std::pair<cuda::GemmAttention::Method, int>> methods = {{cuda::GemmAttention::Method::kGemm, 0}};
+  for (int dv : {tc.d <= 128 ? tc.d : 256, 128})
+    if (dv <= tc.d && (methods.size() == 1 || dv != methods.back().second))
+      methods.push_back({cuda::GemmAttention::Method::kFused, dv});
+  int device = 0;
+  QG_CUDA_CHECK(cudaGetDevice(&device));
+  for (const auto& [method, slice] : methods) {
+    const std::string method_name =
+        method == cuda::GemmAttention::Method::kGemm ? "GEMMs" : "fused kernel, slice " + std::to_string(slice);
+    if (method == cuda::GemmAttention::Method::kFused) {
+      INFO("head dim " << tc.d << " slice " << slice << ": " << cuda::flash_attention_smem_bytes(tc.d, slice)
+                       << " bytes of shared memory");
+      // The widest slice must fit the GPUs this project benchmarks on (H100/H200: 227 KB a block).
+      if (slice == methods[1].second) REQUIRE(cuda::flash_attention_slice(tc.d, device) == slice);
+    }
     cuda::Gemm gemm(stream, cuda::Gemm::kDefaultWorkspaceBytes);
-    cuda::GemmAttention attn(rows, static_cast<std::int64_t>(q_row), tc.score_bytes);
+    cuda::GemmAttention attn(rows, static_cast<std::int64_t>(q_row), tc.score_bytes, method, slice);
     auto dq = cuda::upload_bytes(q.data(), q.size() * 4, "q");
     auto dk = cuda::upload_bytes(k.data(), k.size() * 2, "k");
     auto dv = cuda::upload_bytes(v.data(), v.size() * 2, "v");
@@ -101,7 +121,7 @@ void run_case(const Case& tc, std::uint32_t seed) {
       sum_err += std::isnan(e) ? 1e9 : e;
       REQUIRE(in_place[i] == got[i]);
     }
-    INFO("d " << tc.d << " heads " << tc.n_heads << "/" << tc.n_kv << " window " << tc.window << " rows " << rows
+    INFO(method_name << ": d " << tc.d << " heads " << tc.n_heads << "/" << tc.n_kv << " window " << tc.window << " rows " << rows
               << ": max |err| " << max_err << ", mean " << sum_err / static_cast<double>(got.size()));
     CHECK(bad == 0);
     CHECK(sum_err / static_cast<double>(got.size()) < 5e-4);

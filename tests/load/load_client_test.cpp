@@ -137,6 +137,11 @@ TEST_CASE("client: concurrency 1 timings agree with the server's write times wit
   CHECK(m.output_token_source == "server usage");
   CHECK(m.prompt_len_mismatched == 0);  // the server counts words, our prompt has 6
   CHECK(run.http_version == "1.1");
+  // Cleartext auto is HTTP/1.1 for every request, and one keep-alive connection carries the 2 warm-up and 20
+  // measured requests in turn (concurrency 1).
+  for (const auto& r : run.records) CHECK(r.http_version == "1.1");
+  CHECK(run.connections_opened == 1);
+  CHECK(m.http_versions == std::map<std::string, std::size_t>{{"1.1", 20}});
 }
 
 TEST_CASE("client: chat with a role chunk and several tokens per chunk", "[load]") {
@@ -191,6 +196,12 @@ TEST_CASE("client: concurrency 256 with short streams", "[load]") {
   CHECK(median(a.event_delay_ms) < 250.0);
   CHECK(std::abs(median(a.ttft_err_ms)) < 250.0);
   CHECK(std::abs(median(a.itl_err_ms)) < 10.0);
+  // HTTP/1.1 carries one request per connection at a time: the warm-up opened 256 connections and the measured
+  // requests reused them all (the pool holds concurrency + 16), none opened a new one.
+  CHECK(run.connections_opened == 256);
+  std::size_t measured_new = 0;
+  for (const auto& r : run.records) measured_new += static_cast<std::size_t>(r.new_connections);
+  CHECK(measured_new == 0);
 }
 
 TEST_CASE("client: concurrency 512, every stream completes on the script's schedule", "[load]") {

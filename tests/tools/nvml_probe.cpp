@@ -1,16 +1,20 @@
-// qg_nvml_probe: samples VRAM with the bench's NVML sampler for a few seconds and prints the report
+// qg_nvml_probe [SECONDS] [PID]: samples VRAM with the bench's NVML sampler for a few seconds and prints the report
+// (PID: the process to follow, as `bench --server-pid`; default: the one using the most memory)
 // (manual check of the dlopen path on a GPU host: g++ -std=c++20 -Isrc tests/tools/nvml_probe.cpp
 // src/load/nvml_sampler.cpp -ldl -pthread).
 #include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <optional>
 #include <thread>
 
 #include "load/nvml_sampler.h"
 
 int main(int argc, char** argv) {
   const double seconds = argc > 1 ? std::atof(argv[1]) : 1.0;
-  qg::load::NvmlSampler s(0.1);
+  std::optional<std::int64_t> pid;
+  if (argc > 2) pid = std::atoll(argv[2]);
+  qg::load::NvmlSampler s(0.1, pid);
   s.start();
   std::this_thread::sleep_for(std::chrono::duration<double>(seconds));
   const auto r = s.stop();

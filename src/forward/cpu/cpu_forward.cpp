@@ -143,7 +143,7 @@ void CpuForward::emit_logits(const SequenceState& s, std::size_t index, const Lo
   const cpu::TableRows& head = store_->head();
   const std::int64_t chunk = std::max<std::int64_t>(1, options.chunk_rows);
   Matrix logits;
-  for (std::int64_t r0 = std::max<std::int64_t>(0, options.first_logit_row); r0 < n; r0 += chunk) {
+  for (std::int64_t r0 = first_logit_row_of(options, index); r0 < n; r0 += chunk) {
     const std::int64_t rows = std::min(chunk, n - r0);
     logits.resize(rows, head.rows());
     cpu::lm_head(h.middleRows(r0, rows), head, c.final_logit_softcapping, logits, *pool_);
@@ -156,6 +156,7 @@ void CpuForward::score(std::span<const TokenSpan> batch, const LogitsConsumer& c
                        const ScoreOptions& options) {
   for (std::size_t b = 0; b < batch.size(); ++b)
     check_tokens(config_.text, batch[b], 0, fmt::format("sequence {}", b));
+  check_first_logit_rows(options, batch.size());
   std::vector<SequenceState> seqs;
   for (std::size_t b = 0; b < batch.size(); ++b) seqs.push_back(start(batch[b], b, nullptr));
   run_layers(seqs);
@@ -165,6 +166,7 @@ void CpuForward::score(std::span<const TokenSpan> batch, const LogitsConsumer& c
 PrefixHandle CpuForward::encode_prefix(TokenSpan prefix, const LogitsConsumer& consume,
                                        const ScoreOptions& options) {
   check_tokens(config_.text, prefix, 0, "prefix");
+  check_first_logit_rows(options, 1);
   std::vector<SequenceState> seqs;
   seqs.push_back(start(prefix, 0, nullptr));
   run_layers(seqs);
@@ -181,6 +183,7 @@ void CpuForward::score_continuations(const PrefixHandle& handle, std::span<const
                 {.hint = "call encode_prefix on the same object"});
   for (std::size_t b = 0; b < continuations.size(); ++b)
     check_tokens(config_.text, continuations[b], prefix->n_tokens(), fmt::format("continuation {}", b));
+  check_first_logit_rows(options, continuations.size());
   std::vector<SequenceState> seqs;
   for (std::size_t b = 0; b < continuations.size(); ++b) seqs.push_back(start(continuations[b], b, prefix));
   run_layers(seqs);

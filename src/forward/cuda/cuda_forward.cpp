@@ -156,7 +156,7 @@ void plan_and_check(CudaForward::Impl& e, std::uint64_t weight_bytes, std::int64
 
 void finish_impl(CudaForward::Impl& e) {
   QG_CUDA_CHECK(cudaStreamCreateWithFlags(&e.stream, cudaStreamNonBlocking));
-  e.gemm = std::make_unique<cuda::Gemm>(e.stream, cuda::Gemm::kDefaultWorkspaceBytes);
+  e.gemm = std::make_unique<cuda::Gemm>(e.stream, cuda::Gemm::kDefaultWorkspaceBytes, e.options.limits.max_batch_tokens);
   e.init_buffers();
 }
 
@@ -277,6 +277,9 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
       while (j < g1 && m < lim.max_batch_tokens) {
         const Job& job = jobs[j];
         const auto n = static_cast<std::int64_t>(job.tokens.size());
+        // Batch invariance: a sequence that does not fit the rest of this step starts the next one, so it is cut
+        // into the same spans (and its attention into the same GEMMs) whatever it is batched with.
+        if (local == 0 && m > 0 && n > lim.max_batch_tokens - m) break;
         const std::int64_t take = std::min(n - local, lim.max_batch_tokens - m);
         segments.push_back({j, m, take, local});
         for (std::int64_t r = 0; r < take; ++r) {
@@ -328,44 +331,66 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
         emit(activation::kFinalNorm, static_cast<int>(c.n_layers), tmp, H);
       }
       if (consume) {
-        // The head runs on blocks of --logits-rows rows (one GEMM re-reads the [V, H] head once per block, so
-        // bigger blocks cost fewer weight passes); the consumer gets them chunk_rows at a time.
+        // The head runs on blocks of up to --logits-rows rows (one GEMM re-reads the [V, H] head once per block, so
+        // bigger blocks cost fewer weight passes). A block pools the scored rows of consecutive segments (MMLU scores
+        // one row per question: a step of 20 questions is one head GEMM, not 20); the pinned GEMM makes a row's
+        // logits the same bits whatever it is pooled with. The consumer gets them chunk_rows at a time, in order.
+        struct Piece {
+          const Job* job;
+          std::int64_t first_local, rows, step_row;
+        };
+        std::vector<Piece> pieces;
         const std::int64_t block = lim.logits_rows;
-        const std::int64_t chunk = std::clamp<std::int64_t>(options.chunk_rows, 1, block);
-        const bf16* head = nullptr;
         for (const StepSegment& seg : segments) {
           const Job& job = jobs[seg.job];
-          const std::int64_t first = std::max(seg.first_local, std::max<std::int64_t>(0, options.first_logit_row));
+          const std::int64_t first = std::max(seg.first_local, first_logit_row_of(options, job.sequence));
           const std::int64_t end = seg.first_local + seg.n_rows;
-          for (std::int64_t b0 = first; b0 < end; b0 += block) {
-            const std::int64_t rows = std::min(block, end - b0);
-            if (head == nullptr) head = e.w.head.bf16(e.ws(), s);  // dequantized once per step if quantized
-            const float* xr = e.x.as<float>() + (seg.first_row + b0 - seg.first_local) * H;
-            const float eps = static_cast<float>(c.rms_norm_eps);
-            e.profile.mark("head", s);
-            if (e.accurate()) {  // hi + lo halves of the final-norm rows, two GEMMs accumulated in fp32
-              float* staged = e.head_f32.as<float>();
-              QG_CUDA_CHECK(cudaMemcpyAsync(staged, xr, static_cast<std::size_t>(rows * H) * 4,
-                                            cudaMemcpyDeviceToDevice, s));
-              cuda::rms_norm_in_place(staged, e.w.final_norm.as<float>(), rows, H, eps, s);
-              cuda::split_to_bf16(staged, rows * H, e.head_in.as<bf16>(), e.head_lo.as<bf16>(), s);
-              e.gemm->bf16(e.head_in.as<bf16>(), head, e.logits.as<float>(), rows, V, H);
-              e.gemm->bf16(e.head_lo.as<bf16>(), head, e.logits.as<float>(), rows, V, H, 1.0f, 1.0f);
+          for (std::int64_t b0 = first; b0 < end; b0 += block)
+            pieces.push_back({&job, b0, std::min(block, end - b0), seg.first_row + b0 - seg.first_local});
+        }
+        const std::int64_t chunk = std::clamp<std::int64_t>(options.chunk_rows, 1, block);
+        const float eps = static_cast<float>(c.rms_norm_eps);
+        const bf16* head = nullptr;
+        for (std::size_t p0 = 0; p0 < pieces.size();) {
+          std::size_t p1 = p0;
+          std::int64_t rows = 0;
+          while (p1 < pieces.size() && rows + pieces[p1].rows <= block) rows += pieces[p1++].rows;
+          if (head == nullptr) head = e.w.head.bf16(e.ws(), s);  // dequantized once per step if quantized
+          e.profile.mark("head", s);
+          std::int64_t at = 0;
+          for (std::size_t i = p0; i < p1; ++i) {  // final norm of each piece into its rows of the block
+            const float* xr = e.x.as<float>() + pieces[i].step_row * H;
+            const std::int64_t n = pieces[i].rows;
+            if (e.accurate()) {
+              float* staged = e.head_f32.as<float>() + at * H;
+              QG_CUDA_CHECK(cudaMemcpyAsync(staged, xr, static_cast<std::size_t>(n * H) * 4, cudaMemcpyDeviceToDevice, s));
+              cuda::rms_norm_in_place(staged, e.w.final_norm.as<float>(), n, H, eps, s);
             } else {
-              cuda::rms_norm_to_bf16(xr, e.w.final_norm.as<float>(), rows, H, eps, e.head_in.as<bf16>(), s);
-              e.gemm->bf16(e.head_in.as<bf16>(), head, e.logits.as<float>(), rows, V, H);
+              cuda::rms_norm_to_bf16(xr, e.w.final_norm.as<float>(), n, H, eps, e.head_in.as<bf16>() + at * H, s);
             }
-            if (c.final_logit_softcapping)
-              cuda::softcap_in_place(e.logits.as<float>(), rows * V, static_cast<float>(*c.final_logit_softcapping), s);
-            if (!options.logits_on_device)
-              QG_CUDA_CHECK(cudaMemcpyAsync(e.logits_host.as<float>(), e.logits.get(), static_cast<std::size_t>(rows * V) * 4,
-                                            cudaMemcpyDeviceToHost, s));
-            e.profile.mark("consumer", s);
-            QG_CUDA_CHECK(cudaStreamSynchronize(s));
-            for (std::int64_t r0 = b0; r0 < b0 + rows; r0 += chunk) {
-              const std::int64_t n = std::min(chunk, b0 + rows - r0);
-              const std::size_t offset = static_cast<std::size_t>((r0 - b0) * V);
-              LogitsChunk out{job.sequence, job.first_position + r0, n, V, {}};
+            at += n;
+          }
+          if (e.accurate()) {  // hi + lo halves of the final-norm rows, two GEMMs accumulated in fp32
+            cuda::split_to_bf16(e.head_f32.as<float>(), rows * H, e.head_in.as<bf16>(), e.head_lo.as<bf16>(), s);
+            e.gemm->bf16(e.head_in.as<bf16>(), head, e.logits.as<float>(), rows, V, H);
+            e.gemm->bf16(e.head_lo.as<bf16>(), head, e.logits.as<float>(), rows, V, H, 1.0f, 1.0f);
+          } else {
+            e.gemm->bf16(e.head_in.as<bf16>(), head, e.logits.as<float>(), rows, V, H);
+          }
+          if (c.final_logit_softcapping)
+            cuda::softcap_in_place(e.logits.as<float>(), rows * V, static_cast<float>(*c.final_logit_softcapping), s);
+          if (!options.logits_on_device)
+            QG_CUDA_CHECK(cudaMemcpyAsync(e.logits_host.as<float>(), e.logits.get(), static_cast<std::size_t>(rows * V) * 4,
+                                          cudaMemcpyDeviceToHost, s));
+          e.profile.mark("consumer", s);
+          QG_CUDA_CHECK(cudaStreamSynchronize(s));
+          at = 0;
+          for (std::size_t i = p0; i < p1; ++i) {
+            const Piece& piece = pieces[i];
+            for (std::int64_t r = 0; r < piece.rows; r += chunk) {
+              const std::int64_t n = std::min(chunk, piece.rows - r);
+              const std::size_t offset = static_cast<std::size_t>((at + r) * V);
+              LogitsChunk out{piece.job->sequence, piece.job->first_position + piece.first_local + r, n, V, {}};
               if (options.logits_on_device) {
                 out.device_logits = e.logits.as<float>() + offset;
                 out.cuda_stream = s;
@@ -374,9 +399,11 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
               }
               consume(out);
             }
-            // Work the consumer queued on the stream reads the block: it must finish before the next head GEMM
-            // overwrites it (stream order guarantees that).
+            at += piece.rows;
           }
+          // Work the consumer queued on the stream reads the block: it must finish before the next head GEMM
+          // overwrites it (stream order guarantees that).
+          p0 = p1;
         }
       }
       // The pinned metadata is rewritten by the next step: wait for this one's uploads (and everything else).
@@ -427,12 +454,14 @@ void CudaForward::score(std::span<const TokenSpan> batch, const LogitsConsumer& 
     check_ple_range(config(), batch[b]);
     jobs.push_back({b, batch[b], 0, 0});
   }
+  check_first_logit_rows(options, batch.size());
   run_jobs(*impl_, *this, jobs, nullptr, consume, options, activation_hook(), nullptr);
 }
 
 PrefixHandle CudaForward::encode_prefix(TokenSpan prefix, const LogitsConsumer& consume, const ScoreOptions& options) {
   check_tokens(config(), prefix, 0, "prefix");
   check_ple_range(config(), prefix);
+  check_first_logit_rows(options, 1);
   std::vector<Job> jobs{{0, prefix, 0, 0}};
   auto state = std::make_shared<GpuPrefix>(this, static_cast<std::int64_t>(prefix.size()));
   run_jobs(*impl_, *this, jobs, nullptr, consume, options, activation_hook(), state.get());
@@ -450,6 +479,7 @@ void CudaForward::score_continuations(const PrefixHandle& handle, std::span<cons
     check_ple_range(config(), continuations[b]);
     jobs.push_back({b, continuations[b], prefix->n_tokens(), 0});
   }
+  check_first_logit_rows(options, continuations.size());
   run_jobs(*impl_, *this, jobs, prefix, consume, options, activation_hook(), nullptr);
 }
 

@@ -19,11 +19,13 @@
 // Memory is planned before anything is allocated (forward/memory_plan.h): a model that does not fit fails
 // at open() with needed vs free bytes and the flag value that would fit.
 //
-// Determinism: the same call gives bit-identical logits run to run (cuBLAS without atomics, kernels with a
-// fixed reduction order; tested). Across batch compositions results are not guaranteed bit-identical: the
-// attention, norm and elementwise kernels are row-independent, but cuBLAS may pick another GEMM algorithm for
-// another number of rows. Measured on an H200: most sequences came out bit-identical when packed with others
-// or split across steps, the rest within 7e-4 of a logit (KL < 2e-9).
+// Determinism: the same call gives bit-identical logits run to run (no atomics, kernels with a fixed reduction
+// order; tested), and a sequence's logits are bit-identical whatever it is batched with (issue 8): GEMMs run a
+// cuBLASLt algorithm pinned per shape for --max-batch-tokens rows (forward/cuda/gemm.h), so a row's result does not
+// depend on the other rows; a sequence that does not fit the rest of a step starts the next one, so it is always cut
+// into the same spans and its attention GEMMs have the same shapes; every other kernel is row-wise. Engines with
+// another --max-batch-tokens (or another GPU or cuBLAS) may pin other algorithms: bit-identity holds within one
+// configuration, not across them.
 #include <cstdint>
 #include <filesystem>
 #include <memory>

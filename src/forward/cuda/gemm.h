@@ -4,12 +4,23 @@
 // once, at the GEMM input, and nothing else is. The router GEMM runs in plain fp32 (no TF32: the math mode
 // is left at CUBLAS_DEFAULT_MATH, which never uses TF32 for fp32 GEMMs), because a tiny error there can swap
 // an expert (gemma4-text.md §15 item 16).
+//
+// Batch invariance (issue 8): a row's output must not depend on how many other rows share the GEMM, so that a
+// sequence's logits are bit-identical whatever it is batched with. cuBLAS's default picks another kernel (tile,
+// split-K) for another M, which changes the order of the K-sum. So `bf16` and `f32` run through cuBLASLt with the algorithm
+// pinned per (N, K): chosen once by the heuristic for `reference_rows` rows (the engine's step size) among
+// algorithms without split-K, then used for every M. One kernel with one K-loop computes each output element the
+// same way wherever its row sits, so rows are independent (tested on the engine's shapes in tests/forward).
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
+#include <map>
+#include <string>
+#include <tuple>
 
 #include "kernels/device_buffer.h"
 
@@ -17,8 +28,9 @@ namespace qg::cuda {
 
 class Gemm {
  public:
-  // cuBLAS gets a workspace of our own (counted by the memory planner) and runs on `stream`.
-  Gemm(cudaStream_t stream, std::size_t workspace_bytes);
+  // cuBLAS gets a workspace of our own (counted by the memory planner) and runs on `stream`; bf16 GEMMs use the
+  // algorithm cuBLASLt picks for `reference_rows` rows at every M.
+  Gemm(cudaStream_t stream, std::size_t workspace_bytes, std::int64_t reference_rows = 2048);
   ~Gemm();
   Gemm(const Gemm&) = delete;
   Gemm& operator=(const Gemm&) = delete;
@@ -45,9 +57,26 @@ class Gemm {
 
   static constexpr std::size_t kDefaultWorkspaceBytes = std::size_t{32} << 20;
 
+  // The algorithm pinned for GEMMs of shape (n, k) with bf16 (or fp32) inputs, e.g. "algo 66 tile 21 stages 8
+  // split-K 1", chosen on first use (for logs and tests).
+  std::string pinned_algorithm(std::int64_t n, std::int64_t k, bool f32_inputs = false) const;
+
  private:
+  struct Pinned {
+    cublasLtMatmulAlgo_t algo{};
+    std::string what;
+  };
+  const Pinned& pinned(std::int64_t n, std::int64_t k, bool f32_inputs) const;
+  void matmul(const void* x, const void* w, float* y, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+              float beta, bool f32_inputs) const;
+
+  cudaStream_t stream_ = nullptr;
+  std::int64_t reference_rows_ = 0;
   cublasHandle_t handle_ = nullptr;
+  cublasLtHandle_t lt_ = nullptr;
+  cublasLtMatmulDesc_t desc_ = nullptr;  // compute and scale fp32 (no TF32), A transposed
   DeviceBuffer workspace_;
+  mutable std::map<std::tuple<std::int64_t, std::int64_t, bool>, Pinned> pinned_;
 };
 
 }  // namespace qg::cuda

@@ -6,24 +6,82 @@
 
 #include "common/error.h"
 #include "kernels/attention_softmax_kernels.cuh"
+#include "kernels/cuda_check.cuh"
+#include "kernels/flash_attention_kernels.cuh"
 
 namespace qg::cuda {
 
 namespace {
 // cuBLAS's fp16 tensor-core kernels want 16-byte aligned rows: score rows are padded to 8 halves.
 std::int64_t padded(std::int64_t keys) { return (keys + 7) / 8 * 8; }
+
+// Query blocks of a step: every span contributes ceil(n_rows / 64) blocks, so at most rows / 64 + spans, and a span
+// has at least one row.
+std::int64_t max_fused_blocks(std::int64_t max_rows) { return max_rows / kFlashBlockRows + max_rows + 1; }
 }  // namespace
 
 std::size_t GemmAttention::bytes(std::int64_t max_rows, std::int64_t max_q_width, std::size_t score_bytes) {
-  return static_cast<std::size_t>(max_rows * max_q_width) * 2 + score_bytes;
+  return static_cast<std::size_t>(max_rows * max_q_width) * 2 + score_bytes +
+         static_cast<std::size_t>(max_fused_blocks(max_rows)) * sizeof(FlashBlock);
 }
 
-GemmAttention::GemmAttention(std::int64_t max_rows, std::int64_t max_q_width, std::size_t score_bytes)
+GemmAttention::GemmAttention(std::int64_t max_rows, std::int64_t max_q_width, std::size_t score_bytes, Method method,
+                             int fused_slice)
     : max_rows_(max_rows),
       max_q_width_(max_q_width),
       score_bytes_(score_bytes),
+      method_(method),
+      slice_(fused_slice),
       q16_(static_cast<std::size_t>(max_rows * max_q_width) * 2, "attention queries (fp16)"),
-      scores_(score_bytes, "attention scores") {}
+      scores_(score_bytes, "attention scores"),
+      max_blocks_(max_fused_blocks(max_rows)) {
+  QG_CUDA_CHECK(cudaGetDevice(&device_));
+  blocks_ = DeviceBuffer(static_cast<std::size_t>(max_blocks_) * sizeof(FlashBlock), "attention query blocks");
+  QG_CUDA_CHECK(cudaMallocHost(&blocks_host_, static_cast<std::size_t>(max_blocks_) * sizeof(FlashBlock)));
+}
+
+GemmAttention::~GemmAttention() {
+  if (blocks_host_ != nullptr) cudaFreeHost(blocks_host_);
+}
+
+bool GemmAttention::fused(int d) const {
+  switch (method_) {
+    case Method::kGemm: return false;
+    case Method::kFused: return true;
+    case Method::kAuto: return flash_attention_supported(d, device_);
+  }
+  return false;
+}
+
+void GemmAttention::run_fused(const GemmAttentionArgs& a, std::span<const AttentionSpan> spans, cudaStream_t s) {
+  const bool same = spans.size() == blocks_spans_.size() &&
+                    std::equal(spans.begin(), spans.end(), blocks_spans_.begin(), [](const auto& x, const auto& y) {
+                      return x.first_row == y.first_row && x.n_rows == y.n_rows &&
+                             x.first_position == y.first_position && x.kv_start == y.kv_start;
+                    });
+  if (!same) {
+    // The previous table's upload was ordered before everything since on this stream, and the engine synchronizes
+    // at the end of each step, before the spans can change: the host buffer is free to rewrite.
+    auto* host = static_cast<FlashBlock*>(blocks_host_);
+    std::int64_t n = 0;
+    for (const AttentionSpan& span : spans)
+      for (std::int64_t r0 = 0; r0 < span.n_rows; r0 += kFlashBlockRows) {
+        if (n >= max_blocks_) throw Error(fmt::format("fused attention: more than {} query blocks", max_blocks_));
+        host[n++] = FlashBlock{span.first_row + r0, span.first_position + r0, span.kv_start,
+                               static_cast<std::int32_t>(std::min(kFlashBlockRows, span.n_rows - r0)), 0};
+      }
+    QG_CUDA_CHECK(cudaStreamSynchronize(s));  // never rewrite a table an earlier upload may still read
+    n_blocks_ = n;
+    if (n > 0)
+      QG_CUDA_CHECK(cudaMemcpyAsync(blocks_.get(), host, static_cast<std::size_t>(n) * sizeof(FlashBlock),
+                                    cudaMemcpyHostToDevice, s));
+    blocks_spans_.assign(spans.begin(), spans.end());
+  }
+  flash_attention({.q = q16_.as<__half>(), .k = a.k, .v = a.v, .out = a.out, .blocks = blocks_.as<FlashBlock>(),
+                   .n_blocks = n_blocks_, .n_heads = a.n_heads, .n_kv_heads = a.n_kv_heads, .d = a.d,
+                   .dv = slice_ > 0 ? slice_ : flash_attention_slice(a.d, device_), .window = a.window},
+                  s);
+}
 
 void GemmAttention::run(const Gemm& gemm, const GemmAttentionArgs& a, std::span<const AttentionSpan> spans,
                         cudaStream_t s) {
@@ -36,11 +94,13 @@ void GemmAttention::run(const Gemm& gemm, const GemmAttentionArgs& a, std::span<
                             a.n_heads * a.d, max_rows_, max_q_width_));
   const std::int64_t H = a.n_heads, KV = a.n_kv_heads, D = a.d, G = H / KV;
   __half* q16 = q16_.as<__half>();
-  f32_to_f16(a.q, a.rows * H * D, q16, s);
-  for (const AttentionSpan& span : spans) {
+  for (const AttentionSpan& span : spans)
     if (span.first_row < 0 || span.n_rows < 0 || span.first_row + span.n_rows > a.rows || span.first_position < 0)
       throw Error(fmt::format("gemm attention: span rows [{}, +{}) at position {} outside the step's {} rows",
                               span.first_row, span.n_rows, span.first_position, a.rows));
+  f32_to_f16(a.q, a.rows * H * D, q16, s);
+  if (fused(a.d)) return run_fused(a, spans, s);
+  for (const AttentionSpan& span : spans) {
     // Query rows per block: the block's scores (fp32) and probabilities (fp16) of G heads fit the budget,
     // sized for the widest block of this span.
     const std::int64_t last = span.first_position + span.n_rows;  // one past the last position

@@ -7,11 +7,16 @@
 // Rounding: Q and P to fp16 (2^-11 relative; K/V are already fp16 in fast precision), the rest fp32 — the same
 // class as flash attention's tensor-core kernels. The accurate precision keeps kernels/attention_kernels.cu (fp32
 // cache, fp32 dot products).
+//
+// Where the GPU allows it (head dims 64..512 whose tiles fit its shared memory, sm_80+), the same attention runs
+// as one fused kernel instead (kernels/flash_attention_kernels.cuh): no score matrix in memory, same rounding
+// class, tested against the same reference with the same bounds. Method::kAuto picks it; kGemm / kFused force one.
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "forward/cuda/gemm.h"
 #include "kernels/device_buffer.h"
@@ -36,19 +41,38 @@ struct GemmAttentionArgs {
 
 class GemmAttention {
  public:
+  enum class Method { kAuto, kGemm, kFused };
   // Scores and probabilities of one block of query rows take at most score_bytes (fp32 + fp16 per score).
   static constexpr std::size_t kDefaultScoreBytes = std::size_t{128} << 20;
   // Device memory it holds for steps of max_rows rows whose queries are max_q_width = n_heads * d wide.
   static std::size_t bytes(std::int64_t max_rows, std::int64_t max_q_width, std::size_t score_bytes);
 
-  GemmAttention(std::int64_t max_rows, std::int64_t max_q_width, std::size_t score_bytes);
+  // fused_slice: the fused kernel's output columns per CTA (0: the widest that fits the GPU; tests force others).
+  GemmAttention(std::int64_t max_rows, std::int64_t max_q_width, std::size_t score_bytes, Method method = Method::kAuto,
+                int fused_slice = 0);
+  ~GemmAttention();
+  GemmAttention(const GemmAttention&) = delete;
+  GemmAttention& operator=(const GemmAttention&) = delete;
   void run(const Gemm& gemm, const GemmAttentionArgs& args, std::span<const AttentionSpan> spans,
            cudaStream_t stream);
+  // Whether run() uses the fused kernel for head dim d on the current device.
+  bool fused(int d) const;
 
  private:
+  void run_fused(const GemmAttentionArgs& args, std::span<const AttentionSpan> spans, cudaStream_t stream);
+
   std::int64_t max_rows_ = 0, max_q_width_ = 0;
   std::size_t score_bytes_ = 0;
+  Method method_ = Method::kAuto;
+  int slice_ = 0;
+  int device_ = 0;
   DeviceBuffer q16_, scores_;  // scores_: fp32 S then fp16 P, one block at a time
+  // The fused kernel's 64-row query blocks of the current spans: built on the host (page-locked, so the upload is
+  // asynchronous) when the spans change, i.e. once per step, not per layer.
+  DeviceBuffer blocks_;
+  void* blocks_host_ = nullptr;
+  std::int64_t n_blocks_ = 0, max_blocks_ = 0;
+  std::vector<AttentionSpan> blocks_spans_;
 };
 
 }  // namespace qg::cuda

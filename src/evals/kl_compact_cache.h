@@ -181,7 +181,7 @@ inline constexpr const char* kKlCompactMeasuredWhere =
     "K 256, chain-rule, 5 tiny fixture pairs (BF16 vs W4A16/W8A16, p_tail mean 0.10)";
 inline constexpr const char* kKlCompactMeasuredHeavyTailWhere =
     "synthetic E4B BF16 vs W4A16 over WikiText-2, random weights, p_tail mean 0.994: token error 0.224 x max p_tail, "
-    "mean KL -44.7%";
+    "mean error -44.7%";
 inline constexpr std::int64_t kKlCompactMeasuredK = 256;  // the K (and kDefaultKlTailMethod) the constants hold for
 inline constexpr double kKlCompactMeasuredTokenError = 0.3;  // max |token KL error| / max p_tail
 inline constexpr double kKlCompactMeasuredMeanError = 0.006;  // |mean KL error| / mean KL, when p_tail is light:

@@ -11,6 +11,7 @@
 #include <random>
 
 #include "catch.h"
+#include "error_message.h"
 #include "common/error.h"
 #include "evals/kl_two_pass.h"
 #include "forward/cpu/cpu_forward.h"
@@ -19,6 +20,7 @@
 #include "test_paths.h"
 
 using namespace qg;
+using qg::test::message_of;
 
 namespace {
 std::vector<TokenId> corpus_ids(int n, unsigned seed) {
@@ -51,14 +53,6 @@ CompactRun run_from_cache(const std::filesystem::path& file, Forward& cand, cons
   run_kl(reference, cand, plan, collect(r.tokens), &comparer);
   r.stats = comparer.stats();
   return r;
-}
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 }  // namespace
 

@@ -11,25 +11,19 @@
 #include <random>
 
 #include "catch.h"
+#include "error_message.h"
 #include "common/error.h"
 #include "forward/cpu/cpu_forward.h"
 #include "model/fixture_util.h"
 #include "test_paths.h"
 
 using namespace qg;
+using qg::test::message_of;
 
 namespace {
 std::string file_bytes(const std::filesystem::path& p) {
   std::ifstream in(p, std::ios::binary);
   return {std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-}
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
 }
 }  // namespace
 

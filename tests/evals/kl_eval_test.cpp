@@ -11,6 +11,7 @@
 #include <random>
 
 #include "catch.h"
+#include "error_message.h"
 #if __has_include(<catch2/catch_all.hpp>)
 using Catch::Approx;  // Catch2 v3
 #endif
@@ -21,6 +22,7 @@ using Catch::Approx;  // Catch2 v3
 #include "text/tokenizer.h"
 
 using namespace qg;
+using qg::test::message_of;
 
 namespace {
 constexpr TokenId kBos = 2;
@@ -39,14 +41,6 @@ std::vector<TokenId> random_ids(int n, unsigned seed) {
   return ids;
 }
 
-std::string message_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 std::unique_ptr<CpuForward> open_fixture(const std::string& name) {
   return CpuForward::open(test::gemma4_fixture(name), CpuForwardOptions{.n_threads = 2});

@@ -18,6 +18,8 @@
 #include <string>
 
 #include "catch.h"
+#include "../forward/first_logit_rows_check.h"
+#include "evals/mmlu_fixture_requests.h"
 #include "checkpoint/json_file.h"
 #include "common/error.h"
 #include "evals/mmlu_device_scorer.h"
@@ -31,29 +33,6 @@ using namespace qg;
 
 namespace {
 
-std::vector<evals::MmluRequest> read_requests() {
-  std::vector<evals::MmluRequest> out;
-  for (const char* name : {"prompts_0shot.jsonl", "prompts_5shot.jsonl"}) {
-    std::ifstream in(test::fixtures_dir() / "mmlu" / name);
-    REQUIRE(in);
-    std::string line;
-    while (std::getline(in, line)) {
-      const auto j = nlohmann::json::parse(line);
-      evals::MmluRequest r;
-      r.subject = j.at("subject").get<std::string>();
-      r.index = j.at("index").get<std::size_t>();
-      r.gold = j.at("answer").get<std::string>()[0] - 'A';
-      r.context = j.at("context").get<std::string>();
-      r.context_ids = j.at("context_ids").get<std::vector<TokenId>>();
-      for (std::size_t c = 0; c < 4; ++c) {
-        r.continuations[c] = j.at("continuations").at(c).get<std::string>();
-        r.continuation_ids[c] = j.at("continuation_ids").at(c).get<std::vector<TokenId>>();
-      }
-      out.push_back(std::move(r));
-    }
-  }
-  return out;
-}
 
 // Device vs host scores of one configuration: within `tol`, same predictions, and the device run repeated
 // gives the same bits.
@@ -87,7 +66,7 @@ void compare_paths(Forward& f, const std::vector<evals::MmluRequest>& requests, 
 TEST_CASE("MMLU on the CUDA engine: the GPU row scorer equals the host one, run to run bit-identical", "[gpu]") {
   auto f = CudaForward::open(test::gemma4_fixture("e_style"));
   CHECK(open_mmlu_row_scorer(*f)->logits_on_device());  // what the mmlu command picks for this engine
-  const auto requests = read_requests();
+  const auto requests = test::read_fixture_mmlu_requests();
 
   SECTION("single-token choices, one sequence per call, and against transformers' golden") {
     compare_paths(*f, requests, {.batch_size = 1}, 1e-12, "single-token");
@@ -116,33 +95,9 @@ TEST_CASE("MMLU on the CUDA engine: the GPU row scorer equals the host one, run 
 
 TEST_CASE("ScoreOptions::first_logit_rows on the CUDA engine: each sequence from its own first row", "[gpu]") {
   auto f = CudaForward::open(test::gemma4_fixture("e_style"));
-  const std::vector<TokenId> a{2, 17, 5, 9, 11, 3, 8}, b{4, 4, 6}, c{1, 30, 2, 7, 7};
-  const std::vector<TokenSpan> batch{a, b, c};
-  std::vector<std::vector<float>> all(3);
-  f->score(std::span<const TokenSpan>(batch), [&](const LogitsChunk& ch) {
-    all[ch.sequence].insert(all[ch.sequence].end(), ch.logits.begin(), ch.logits.end());
-  });
-  const std::vector<std::int64_t> first{6, 0, 3};
-  ScoreOptions so;
-  so.first_logit_rows = first;
-  so.chunk_rows = 2;
-  std::vector<std::int64_t> next{6, 0, 3};
-  double max_diff = 0;
-  f->score(std::span<const TokenSpan>(batch), [&](const LogitsChunk& ch) {
-    REQUIRE(ch.first_position == next[ch.sequence]);
-    next[ch.sequence] += ch.n_rows;
-    for (std::size_t i = 0; i < ch.logits.size(); ++i)
-      max_diff = std::max<double>(max_diff, std::fabs(ch.logits[i] - all[ch.sequence][static_cast<std::size_t>(
-                                                                         ch.first_position * ch.n_vocab) + i]));
-  }, so);
-  CHECK(next == std::vector<std::int64_t>{7, 3, 5});
-  // The same rows through head GEMMs of other heights: cuBLAS may pick another kernel (fp32 sums of a 64-wide
-  // dot product in another order, ~1e-6 of logits of size ~10); 1e-4 is the engine's own CPU-vs-GPU scale.
-  std::printf("first_logit_rows on the CUDA engine: max |diff| vs all rows %.3g\n", max_diff);
-  CHECK(max_diff <= 1e-4);
-  const std::vector<std::int64_t> two{0, 0};
-  so.first_logit_rows = two;
-  CHECK_THROWS_AS(f->score(std::span<const TokenSpan>(batch), [](const LogitsChunk&) {}, so), Error);
+  // The same rows through head GEMMs of other heights: the pinned GEMM makes a row's logits independent of the
+  // other rows (tests/forward/gemm_invariance_test.cpp), so the same bits.
+  CHECK(test::check_first_logit_rows(*f) == 0.0);
 }
 
 // Issue 8: "log-likelihoods are bit-identical whatever the batch size". The CUDA engine in both precisions, steps
@@ -155,7 +110,7 @@ TEST_CASE("MMLU on the CUDA engine: log-likelihoods are bit-identical whatever t
   o.limits.max_batch_tokens = 64;
   o.limits.max_context = 2048;
   auto f = CudaForward::open(test::gemma4_fixture("e_style"), o);
-  auto requests = read_requests();
+  auto requests = test::read_fixture_mmlu_requests();
   auto multi = requests;
   for (auto& r : multi)
     for (std::size_t k = 0; k < 4; ++k) r.continuation_ids[k] = {static_cast<TokenId>(100 + k), r.continuation_ids[k][0]};

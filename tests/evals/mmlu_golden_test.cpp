@@ -14,6 +14,7 @@
 #include <string>
 
 #include "catch.h"
+#include "evals/mmlu_fixture_requests.h"
 #include "checkpoint/json_file.h"
 #include "evals/mmlu_eval.h"
 #include "evals/mmlu_prompts.h"
@@ -28,32 +29,9 @@ using namespace qg;
 
 namespace {
 
-std::vector<evals::MmluRequest> read_requests() {
-  std::vector<evals::MmluRequest> out;
-  for (const char* name : {"prompts_0shot.jsonl", "prompts_5shot.jsonl"}) {
-    std::ifstream in(test::fixtures_dir() / "mmlu" / name);
-    REQUIRE(in);
-    std::string line;
-    while (std::getline(in, line)) {
-      const auto j = nlohmann::json::parse(line);
-      evals::MmluRequest r;
-      r.subject = j.at("subject").get<std::string>();
-      r.index = j.at("index").get<std::size_t>();
-      r.gold = j.at("answer").get<std::string>()[0] - 'A';
-      r.context = j.at("context").get<std::string>();
-      r.context_ids = j.at("context_ids").get<std::vector<TokenId>>();
-      for (int c = 0; c < 4; ++c) {
-        r.continuations[static_cast<std::size_t>(c)] = j.at("continuations").at(c).get<std::string>();
-        r.continuation_ids[static_cast<std::size_t>(c)] = j.at("continuation_ids").at(c).get<std::vector<TokenId>>();
-      }
-      out.push_back(std::move(r));
-    }
-  }
-  return out;
-}
 
 void check_against_golden(Forward& f, double tol, const char* what) {
-  const auto requests = read_requests();
+  const auto requests = test::read_fixture_mmlu_requests();
   const auto golden = read_json_file(test::fixtures_dir() / "mmlu" / "golden_logliks.json");
   const auto& gq = golden.at("questions");
   REQUIRE(gq.size() == requests.size());

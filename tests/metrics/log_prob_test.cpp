@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "catch.h"
+#include "../forward/first_logit_rows_check.h"
 #include "common/error.h"
 #include "evals/mmlu_eval.h"
 #include "evals/mmlu_row_scorer.h"
@@ -120,35 +121,7 @@ TEST_CASE("the host MMLU row scorer: several rows, one target each, and its argu
 
 TEST_CASE("ScoreOptions::first_logit_rows: each sequence gets logits from its own first row (CPU engine)", "[mmlu]") {
   auto f = CpuForward::open(test::gemma4_fixture("e_style"), {.n_threads = 2});
-  const std::vector<TokenId> a{2, 17, 5, 9, 11, 3, 8}, b{4, 4, 6}, c{1, 30, 2, 7, 7};
-  const std::vector<TokenSpan> batch{a, b, c};
-  // Reference: every row of every sequence.
-  std::vector<std::vector<float>> all(3);
-  f->score(std::span<const TokenSpan>(batch), [&](const LogitsChunk& ch) {
-    all[ch.sequence].insert(all[ch.sequence].end(), ch.logits.begin(), ch.logits.end());
-  });
-  const std::vector<std::int64_t> first{6, 0, 3};
-  ScoreOptions so;
-  so.first_logit_rows = first;
-  so.chunk_rows = 2;
-  std::vector<std::int64_t> next{6, 0, 3};  // the next row each sequence should hand
-  double max_diff = 0;
-  f->score(std::span<const TokenSpan>(batch), [&](const LogitsChunk& ch) {
-    REQUIRE(ch.first_position == next[ch.sequence]);
-    next[ch.sequence] += ch.n_rows;
-    for (std::size_t i = 0; i < ch.logits.size(); ++i)
-      max_diff = std::max<double>(max_diff, std::fabs(ch.logits[i] - all[ch.sequence][static_cast<std::size_t>(
-                                                                         ch.first_position * ch.n_vocab) + i]));
-  }, so);
-  CHECK(next == std::vector<std::int64_t>{7, 3, 5});  // every sequence ran to its end
   // The head of the same rows in chunks of other heights: Eigen may block the GEMM differently, fp32 rounding
   // of a 64-wide dot product (~1e-6 of logits of size ~10) at most.
-  CHECK(max_diff <= 1e-5);
-
-  const std::vector<std::int64_t> two{0, 0};
-  so.first_logit_rows = two;
-  CHECK_THROWS_AS(f->score(std::span<const TokenSpan>(batch), [](const LogitsChunk&) {}, so), Error);
-  CHECK_THROWS_AS(f->encode_prefix(TokenSpan(a), [](const LogitsChunk&) {}, so), Error);
-  auto prefix = f->encode_prefix(TokenSpan(a));
-  CHECK_THROWS_AS(f->score_continuations(prefix, std::span<const TokenSpan>(batch), [](const LogitsChunk&) {}, so), Error);
+  CHECK(test::check_first_logit_rows(*f) <= 1e-5);
 }

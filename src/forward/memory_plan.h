@@ -44,7 +44,7 @@ struct StepWidths {
   std::int64_t moe_f32 = 0;    // fp32 MoE buffers: router input, router logits, gate_up, expert out, mixture
   std::int64_t moe_bf16 = 0;   // bf16 MoE buffers: expert input, gathered rows, gated activation
   std::int64_t q_f16 = 0;      // fp16 queries of attention by GEMMs (fast precision only)
-  std::int64_t row_meta_bytes = 24;  // ids, positions (int32), kv_start, kv_dest (int64)
+  std::int64_t row_meta_bytes = 28;  // ids, positions (int32), kv_start, kv_dest (int64), kept-row index (int32)
   std::uint64_t bytes_per_row() const;
 };
 StepWidths step_widths(const Gemma4TextConfig& config, GemmInputPrecision precision);

@@ -85,37 +85,39 @@ __global__ void dequantize_kernel(DequantParams p, std::uint16_t* __restrict__ o
 // The common W4A16/W8A16 layout (pack-quantized, no zero point, groups of a multiple of the values per word,
 // no g_idx, in % values-per-word == 0): one thread per int32 word, the word's 8 (4-bit) or 4 (8-bit) values
 // written as one 16- or 8-byte store. The same per-value operations as dequant_one, so the same bits.
+// Rows over blockIdx.y and words of a row over x, in 32 bits: a flat index needed a 64-bit division and modulo
+// per word, which cost more than the memory traffic (W4A16 E4B re-dequantizes ~3.9 G weights per step).
 template <int kBits>
-__global__ void dequantize_words_kernel(DequantParams p, std::uint16_t* __restrict__ out) {
+__global__ void dequantize_words_kernel(DequantParams p, int words_per_row, int words_per_group,
+                                        std::uint16_t* __restrict__ out) {
   constexpr int kPer = 32 / kBits;
-  const std::int64_t words_per_row = p.in / kPer;
-  const std::int64_t n = p.out * words_per_row;
-  for (std::int64_t w = blockIdx.x * static_cast<std::int64_t>(blockDim.x) + threadIdx.x; w < n;
-       w += static_cast<std::int64_t>(gridDim.x) * blockDim.x) {
-    const std::int64_t r = w / words_per_row, cw = w % words_per_row;
-    const auto word = static_cast<std::uint32_t>(p.words[r * p.row_stride + cw]);
-    const float scale = load_scale(p, r, p.per_tensor ? 0 : cw * kPer / p.group_size);
-    std::uint16_t bits[kPer];
+  for (std::int64_t r = blockIdx.y; r < p.out; r += gridDim.y) {
+    for (int cw = static_cast<int>(blockIdx.x * blockDim.x + threadIdx.x); cw < words_per_row;
+         cw += static_cast<int>(gridDim.x * blockDim.x)) {
+      const auto word = static_cast<std::uint32_t>(p.words[r * p.row_stride + cw]);
+      const float scale = load_scale(p, r, p.per_tensor ? 0 : cw / words_per_group);
+      std::uint16_t bits[kPer];
 #pragma unroll
-    for (int j = 0; j < kPer; ++j) {
-      const std::uint32_t u = (word >> (j * kBits)) & ((1u << kBits) - 1u);
-      const std::int32_t q = static_cast<std::int32_t>(u) - (1 << (kBits - 1));
-      const float v = __fmul_rn(static_cast<float>(q), scale);
-      bits[j] = p.out_f16 ? f32_to_bf16(f16_to_f32(f32_to_f16(round_f16(v)))) : f32_to_bf16(round_bf16(v));
-    }
-    std::uint16_t* dst = out + r * p.in + cw * kPer;
-    if constexpr (kPer == 8) {
-      uint4 packed;
-      packed.x = bits[0] | (static_cast<std::uint32_t>(bits[1]) << 16);
-      packed.y = bits[2] | (static_cast<std::uint32_t>(bits[3]) << 16);
-      packed.z = bits[4] | (static_cast<std::uint32_t>(bits[5]) << 16);
-      packed.w = bits[6] | (static_cast<std::uint32_t>(bits[7]) << 16);
-      *reinterpret_cast<uint4*>(dst) = packed;
-    } else {
-      uint2 packed;
-      packed.x = bits[0] | (static_cast<std::uint32_t>(bits[1]) << 16);
-      packed.y = bits[2] | (static_cast<std::uint32_t>(bits[3]) << 16);
-      *reinterpret_cast<uint2*>(dst) = packed;
+      for (int j = 0; j < kPer; ++j) {
+        const std::uint32_t u = (word >> (j * kBits)) & ((1u << kBits) - 1u);
+        const std::int32_t q = static_cast<std::int32_t>(u) - (1 << (kBits - 1));
+        const float v = __fmul_rn(static_cast<float>(q), scale);
+        bits[j] = p.out_f16 ? f32_to_bf16(f16_to_f32(f32_to_f16(round_f16(v)))) : f32_to_bf16(round_bf16(v));
+      }
+      std::uint16_t* dst = out + r * p.in + cw * kPer;
+      if constexpr (kPer == 8) {
+        uint4 packed;
+        packed.x = bits[0] | (static_cast<std::uint32_t>(bits[1]) << 16);
+        packed.y = bits[2] | (static_cast<std::uint32_t>(bits[3]) << 16);
+        packed.z = bits[4] | (static_cast<std::uint32_t>(bits[5]) << 16);
+        packed.w = bits[6] | (static_cast<std::uint32_t>(bits[7]) << 16);
+        *reinterpret_cast<uint4*>(dst) = packed;
+      } else {
+        uint2 packed;
+        packed.x = bits[0] | (static_cast<std::uint32_t>(bits[1]) << 16);
+        packed.y = bits[2] | (static_cast<std::uint32_t>(bits[3]) << 16);
+        *reinterpret_cast<uint2*>(dst) = packed;
+      }
     }
   }
 }
@@ -134,12 +136,17 @@ void launch_dequantize(const DequantParams& p, std::uint16_t* out, cudaStream_t 
   if (words_path) {
     DequantParams q = p;
     if (!q.grouped && !q.per_tensor) q.group_size = q.in;  // channel-wise: one group per row
-    const std::int64_t words = p.out * (p.in / per);
-    const std::int64_t blocks = std::min<std::int64_t>((words + kThreads - 1) / kThreads, 1 << 20);
+    const std::int64_t words_per_row = p.in / per, words_per_group = q.per_tensor ? 1 : q.group_size / per;
+    if (words_per_row > 0x7fffffffLL) throw Error(fmt::format("dequantize: in_features {} too large", p.in));
+    constexpr int kWordThreads = 128;  // E4B rows are 320 .. 1280 words: few idle threads in the last block
+    const dim3 grid(static_cast<unsigned>((words_per_row + kWordThreads - 1) / kWordThreads),
+                    static_cast<unsigned>(std::min<std::int64_t>(p.out, 65535)));
+    const auto wpr = static_cast<int>(words_per_row);
+    const auto wpg = static_cast<int>(std::min<std::int64_t>(words_per_group, 0x7fffffffLL));
     if (p.num_bits == 4)
-      dequantize_words_kernel<4><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(q, out);
+      dequantize_words_kernel<4><<<grid, kWordThreads, 0, stream>>>(q, wpr, wpg, out);
     else
-      dequantize_words_kernel<8><<<static_cast<unsigned>(blocks), kThreads, 0, stream>>>(q, out);
+      dequantize_words_kernel<8><<<grid, kWordThreads, 0, stream>>>(q, wpr, wpg, out);
     check_launch("dequantize_words_kernel");
     return;
   }

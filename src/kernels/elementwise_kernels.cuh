@@ -33,6 +33,10 @@ void f32_to_bf16(const float* x, std::int64_t n, __nv_bfloat16* y, cudaStream_t 
 // dst[dest_row[r] * width + j] = bf16(src[r * width + j]): K/V rows into their cache slots.
 void scatter_rows_to_bf16(const float* src, std::int64_t rows, std::int64_t width, const std::int64_t* dest_row,
                           __nv_bfloat16* dst, cudaStream_t stream);
+// dst row i = src row index[i], rows of row_bytes (a multiple of 4) bytes, n rows; src and dst must not overlap.
+// The engine compacts a step's rows with it before the KV-shared layers (forward/shared_layer_rows.h).
+void gather_rows_bytes(const void* src, std::int64_t row_bytes, const std::int32_t* index, std::int64_t n, void* dst,
+                       cudaStream_t stream);
 // x[i] = cap * tanhf(x[i] / cap), n values (final_logit_softcapping), in fp32.
 void softcap_in_place(float* x, std::int64_t n, float cap, cudaStream_t stream);
 

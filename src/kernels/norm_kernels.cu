@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "common/float_formats.h"
 #include "kernels/device_buffer.h"
+#include "kernels/elementwise_kernels.cuh"
 #include "kernels/rms_rows.cuh"
 
 namespace qg::cuda {
@@ -53,7 +54,74 @@ __global__ void scale_kernel(float* __restrict__ x, std::int64_t n, float s) {
     x[i] = __fmul_rn(x[i], s);
 }
 
+// add_rms_norm_then for wide rows: one block per row, the loops and reductions of rms_rows_block_kernel.
+__device__ inline double block_sum(double v, double* warp_sums) {
+  const int lane = static_cast<int>(threadIdx.x) & 31, warp = static_cast<int>(threadIdx.x) >> 5;
+  v = detail::warp_sum(v);
+  if (lane == 0) warp_sums[warp] = v;
+  __syncthreads();
+  double total = lane < detail::kRmsWarpsPerBlock ? warp_sums[lane] : 0.0;
+  total = detail::warp_sum(total);  // every warp reduces the same 8 values in the same order
+  __syncthreads();                  // warp_sums is rewritten by the next reduction
+  return total;
+}
+
+__global__ void __launch_bounds__(detail::kRmsThreads)
+    add_rms_norm_then_kernel(float* __restrict__ x, const float* __restrict__ y, const float* __restrict__ w,
+                             std::int64_t rows, std::int64_t width, float eps, float scale, NextInput next,
+                             const float* __restrict__ next_w, __nv_bfloat16* __restrict__ next_out) {
+  __shared__ double warp_sums[detail::kRmsWarpsPerBlock];
+  for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {  // block-uniform loop
+    float* xr = x + r * width;
+    const float* yr = y + r * width;
+    double sum_sq = 0.0;
+    for (std::int64_t j = threadIdx.x; j < width; j += detail::kRmsThreads) {
+      const double v = static_cast<double>(yr[j]);
+      sum_sq = __fma_rn(v, v, sum_sq);
+    }
+    const float inv_rms = detail::inv_rms_from_sum(block_sum(sum_sq, warp_sums), width, eps);
+    double next_sq = 0.0;
+    for (std::int64_t j = threadIdx.x; j < width; j += detail::kRmsThreads) {
+      float v = __fadd_rn(xr[j], detail::apply_rms(yr[j], inv_rms, w, j));
+      if (scale != 1.0f) v = __fmul_rn(v, scale);
+      xr[j] = v;
+      const double d = static_cast<double>(v);
+      next_sq = __fma_rn(d, d, next_sq);
+    }
+    if (next == NextInput::kNone) continue;
+    __nv_bfloat16* out = next_out + r * width;
+    if (next == NextInput::kRaw) {
+      for (std::int64_t j = threadIdx.x; j < width; j += detail::kRmsThreads)
+        out[j] = __ushort_as_bfloat16(::qg::f32_to_bf16(xr[j]));  // this thread's own store above
+      continue;
+    }
+    const float next_inv = detail::inv_rms_from_sum(block_sum(next_sq, warp_sums), width, eps);
+    for (std::int64_t j = threadIdx.x; j < width; j += detail::kRmsThreads)
+      out[j] = __ushort_as_bfloat16(::qg::f32_to_bf16(detail::apply_rms(xr[j], next_inv, next_w, j)));
+  }
+}
+
 }  // namespace
+
+void add_rms_norm_then(float* x, const float* y, const float* w, std::int64_t rows, std::int64_t width, float eps,
+                       float scale, NextInput next, const float* next_w, __nv_bfloat16* next_out,
+                       cudaStream_t stream) {
+  check_rms_args("add_rms_norm_then", y, rows, width);
+  if (rows > 0 && (x == nullptr || (next != NextInput::kNone && next_out == nullptr)))
+    throw Error("add_rms_norm_then: null residual or output");
+  if (rows == 0) return;
+  if (width <= detail::kRmsWarpRowMaxWidth) {  // narrow rows: the separate kernels (warp-per-row reductions)
+    add_rms_norm(x, y, w, rows, width, eps, stream);
+    if (scale != 1.0f) scale_in_place(x, rows * width, scale, stream);
+    if (next == NextInput::kNormed) rms_norm_to_bf16(x, next_w, rows, width, eps, next_out, stream);
+    if (next == NextInput::kRaw) f32_to_bf16(x, rows * width, next_out, stream);
+    return;
+  }
+  const std::int64_t blocks = std::min(rows, detail::kRmsMaxBlocks);
+  add_rms_norm_then_kernel<<<static_cast<unsigned>(blocks), detail::kRmsThreads, 0, stream>>>(
+      x, y, w, rows, width, eps, scale, next, next_w, next_out);
+  check_launch("add_rms_norm_then");
+}
 
 void rms_norm_to_bf16(const float* x, const float* w, std::int64_t rows, std::int64_t width, float eps,
                       __nv_bfloat16* y, cudaStream_t stream) {

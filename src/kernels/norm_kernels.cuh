@@ -22,4 +22,17 @@ void add_rms_norm(float* x, const float* y, const float* w, std::int64_t rows, s
 // x[i] *= s for n values (layer_scalar)
 void scale_in_place(float* x, std::int64_t n, float s, cudaStream_t stream);
 
+// What add_rms_norm_then writes besides the residual: nothing, bf16(x) (the PLE gate's input), or
+// bf16(rms_norm(x; next_w)) (the next block's normed input).
+enum class NextInput { kNone, kRaw, kNormed };
+// The residual update that ends a block, fused with the pass that reads the new residual next (fast precision):
+//   x[r, :] = (x[r, :] + rms_norm(y[r, :]; w)) * scale,   then next_out[r, :] as `next` says.
+// One kernel instead of up to three (add_rms_norm, scale_in_place, rms_norm_to_bf16 / f32_to_bf16) for rows wider
+// than one warp's (kRmsWarpRowMaxWidth, e.g. E4B's 2560), with the same arithmetic and the same reduction order,
+// so the results are bit-identical to those calls (tests/kernels/norm_test.cpp checks with memcmp); narrower rows
+// make those calls. scale = 1 multiplies by nothing (x * 1 = x exactly).
+void add_rms_norm_then(float* x, const float* y, const float* w, std::int64_t rows, std::int64_t width, float eps,
+                       float scale, NextInput next, const float* next_w, __nv_bfloat16* next_out,
+                       cudaStream_t stream);
+
 }  // namespace qg::cuda

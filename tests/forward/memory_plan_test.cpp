@@ -44,8 +44,9 @@ TEST_CASE("memory plan: step widths of E4B", "[memory_plan]") {
   CHECK(w.ple == 42 * 256);
   CHECK(w.moe_f32 == 0);
   CHECK(w.q_f16 == 8 * 512);      // fast: fp16 queries for attention by GEMMs
-  // per row: 4 * (2560 + 4096 + 2*1024 + 10752 + 10240 + 10752) + 2 * (10240 + 4096) + 24 metadata bytes
-  CHECK(w.bytes_per_row() == 4ull * (2560 + 4096 + 2048 + 10752 + 10240 + 10752) + 2ull * (10240 + 4096) + 24);
+  // per row: 4 * (2560 + 4096 + 2*1024 + 10752 + 10240 + 10752) + 2 * (10240 + 4096) + 28 metadata bytes
+  // (ids, positions, kv_start, kv_dest, the kept-row index of the KV-shared layers)
+  CHECK(w.bytes_per_row() == 4ull * (2560 + 4096 + 2048 + 10752 + 10240 + 10752) + 2ull * (10240 + 4096) + 28);
   // accurate: an fp32 staging row and a bf16 low-half row of the widest GEMM input in addition, no fp16 queries
   const StepWidths a = step_widths(e4b(), GemmInputPrecision::kAccurate);
   CHECK(a.q_f16 == 0);

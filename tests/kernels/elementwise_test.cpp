@@ -48,7 +48,11 @@ TEST_CASE("gelu_tanh_mul_to_bf16 matches the host reference for every stride lay
   const GeluCase c = GENERATE(GeluCase{"dense", 1, 1, 1, 1, 0, 1}, GeluCase{"dense", 13, 1000, 1000, 1000, 0, 1000},
                               GeluCase{"dense padded out", 5, 77, 77, 77, 0, 80},
                               GeluCase{"moe", 9, 704, 1408, 1408, 704, 704},
-                              GeluCase{"ple", 7, 256, 256, 256 * 5, 256 * 3, 256});
+                              GeluCase{"ple", 7, 256, 256, 256 * 5, 256 * 3, 256},
+                              // Four columns per thread needs aligned rows: an odd offset takes the scalar path;
+                              // more rows than a grid's y extent (65535) makes the kernel loop over rows.
+                              GeluCase{"ple odd offset", 3, 256, 256, 256 * 5 + 1, 3, 256},
+                              GeluCase{"many rows", 70001, 4, 4, 4, 0, 4});
   CAPTURE(c.layout, c.rows, c.width);
   auto gate = normal_values(static_cast<std::size_t>(c.rows * c.gate_stride), 1.5f, 1);
   // Edge values in the first row: zero, cancellation region, saturation, small.
@@ -128,14 +132,20 @@ TEST_CASE("scatter_rows_to_bf16 writes each row into its cache slot only", "[gpu
 }
 
 TEST_CASE("softcap_in_place matches the host reference", "[gpu]") {
-  const std::size_t n = GENERATE(1u, 1000u, 65537u);
+  // 65539: four values per thread plus a tail of three; offset 1: a buffer that is not 16-byte aligned (one at a time).
+  const std::size_t n = GENERATE(1u, 1000u, 65537u, 65539u);
+  const std::size_t offset = GENERATE(0u, 1u);
+  CAPTURE(n, offset);
   const float cap = 30.0f;
   auto x = normal_values(n, 40.0f, 8);
   const float specials[] = {0.0f, 1e6f, -1e6f, std::numeric_limits<float>::infinity(), 29.99f, -1e-30f};
   for (std::size_t k = 0; k < std::size(specials) && k < n; ++k) x[k] = specials[k];
-  auto d_x = to_device(x);
-  cuda::softcap_in_place(d_x.as<float>(), static_cast<std::int64_t>(n), cap, nullptr);
-  const auto got = to_host<float>(d_x, n);
+  std::vector<float> padded(offset, 0.0f);
+  padded.insert(padded.end(), x.begin(), x.end());
+  auto d_x = to_device(padded);
+  cuda::softcap_in_place(d_x.as<float>() + offset, static_cast<std::int64_t>(n), cap, nullptr);
+  auto got = to_host<float>(d_x, n + offset);
+  got.erase(got.begin(), got.begin() + static_cast<std::ptrdiff_t>(offset));
   const auto want = cuda::ref::softcap_in_place_ref(x, cap);
   std::size_t bad = 0;
   for (std::size_t i = 0; i < n; ++i) {

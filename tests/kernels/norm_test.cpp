@@ -3,6 +3,7 @@
 // weighted and weightless, rows of very different magnitude and an all-zero row.
 #include <cmath>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -11,6 +12,7 @@
 #include "common/float_formats.h"
 #include "kernels/device_buffer.h"
 #include "kernels/device_io.h"
+#include "kernels/elementwise_kernels.cuh"
 #include "kernels/norm_kernels.cuh"
 #include "kernels/ref/norm_ref.h"
 
@@ -112,6 +114,41 @@ TEST_CASE("add_rms_norm adds the normalised y to the residual", "[gpu]") {
     bad += !(std::fabs(got[i] - want[i]) <= tol);
   }
   CHECK(bad == 0);
+}
+
+// The fused block end must be the separate kernels' bits (same arithmetic, same reduction order): memcmp, for each
+// kind of next input, with and without the layer scalar, at widths taking the fused kernel (2560: E4B; 10752) and
+// one taking the separate launches (333). The separate kernels are checked against the host reference above.
+TEST_CASE("add_rms_norm_then equals add_rms_norm, scale_in_place and the next input's kernel", "[gpu]") {
+  const Shape shape = GENERATE(Shape{13, 333}, Shape{37, 2560}, Shape{3, 10752});
+  const cuda::NextInput next = GENERATE(cuda::NextInput::kNone, cuda::NextInput::kRaw, cuda::NextInput::kNormed);
+  const float scale = GENERATE(1.0f, 0.37f);
+  CAPTURE(shape.rows, shape.width, static_cast<int>(next), scale);
+  const auto x = make_rows(shape.rows, shape.width, 21);
+  const auto y = make_rows(shape.rows, shape.width, 22);
+  const auto w = make_weight(shape.width, 23), next_w = make_weight(shape.width, 24);
+  const auto d_y = to_device(y), d_w = to_device(w), d_next_w = to_device(next_w);
+  const std::size_t n = x.size();
+  const std::vector<std::uint16_t> sentinel(n, 0x7fa5);
+
+  auto d_x_sep = to_device(x);
+  auto d_out_sep = to_device(sentinel);
+  cuda::add_rms_norm(d_x_sep.as<float>(), d_y.as<float>(), d_w.as<float>(), shape.rows, shape.width, kEps, nullptr);
+  cuda::scale_in_place(d_x_sep.as<float>(), static_cast<std::int64_t>(n), scale, nullptr);
+  if (next == cuda::NextInput::kNormed)
+    cuda::rms_norm_to_bf16(d_x_sep.as<float>(), d_next_w.as<float>(), shape.rows, shape.width, kEps,
+                           d_out_sep.as<__nv_bfloat16>(), nullptr);
+  if (next == cuda::NextInput::kRaw)
+    cuda::f32_to_bf16(d_x_sep.as<float>(), static_cast<std::int64_t>(n), d_out_sep.as<__nv_bfloat16>(), nullptr);
+
+  auto d_x = to_device(x);
+  auto d_out = to_device(sentinel);
+  cuda::add_rms_norm_then(d_x.as<float>(), d_y.as<float>(), d_w.as<float>(), shape.rows, shape.width, kEps, scale,
+                          next, d_next_w.as<float>(), d_out.as<__nv_bfloat16>(), nullptr);
+  const auto x_sep = to_host<float>(d_x_sep, n), x_fused = to_host<float>(d_x, n);
+  const auto out_sep = to_host<std::uint16_t>(d_out_sep, n), out_fused = to_host<std::uint16_t>(d_out, n);
+  CHECK(std::memcmp(x_sep.data(), x_fused.data(), n * sizeof(float)) == 0);
+  CHECK(out_sep == out_fused);  // kNone: both still the sentinel
 }
 
 TEST_CASE("rms_norm rows do not depend on the rest of the batch", "[gpu]") {

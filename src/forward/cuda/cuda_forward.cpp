@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <optional>
 
 #include "common/error.h"
 #include "forward/cpu/rope.h"
@@ -12,6 +13,7 @@
 #include "kernels/cuda_check.cuh"
 #include "kernels/device_info.cuh"
 #include "kernels/elementwise_kernels.cuh"
+#include "kernels/flash_attention_kernels.cuh"
 #include "kernels/norm_kernels.cuh"
 
 namespace qg {
@@ -97,6 +99,7 @@ void CudaForward::Impl::init_buffers() {
   positions = DeviceBuffer(R * 4, "positions");
   kv_start = DeviceBuffer(R * 8, "cache slots");
   kv_dest = DeviceBuffer(R * 8, "cache rows");
+  keep_rows = DeviceBuffer(R * 4, "rows of the KV-shared layers");
   const auto L = static_cast<std::size_t>(lim.logits_rows);
   head_in = DeviceBuffer(L * static_cast<std::size_t>(c.d_model) * 2, "head input");
   logits = DeviceBuffer(L * static_cast<std::size_t>(c.n_vocab) * 4, "logits");
@@ -120,7 +123,7 @@ void CudaForward::Impl::init_buffers() {
     const std::vector<float> f = cpu::rope_inv_freq(l.type == LayerType::kFull ? c.rope_full : c.rope_sliding, l.d_head);
     table = cuda::upload_bytes(f.data(), f.size() * 4, "RoPE frequencies");
   }
-  meta_host = cuda::PinnedBuffer(R * 24, "step metadata");
+  meta_host = cuda::PinnedBuffer(R * 28, "step metadata");  // ids, positions, kv_start, kv_dest, kept rows
   logits_host = cuda::PinnedBuffer(L * static_cast<std::size_t>(c.n_vocab) * 4, "logits");
   allocated = w.device_bytes + plan.total() - plan.weights;
 }
@@ -158,6 +161,11 @@ void finish_impl(CudaForward::Impl& e) {
   QG_CUDA_CHECK(cudaStreamCreateWithFlags(&e.stream, cudaStreamNonBlocking));
   e.gemm = std::make_unique<cuda::Gemm>(e.stream, cuda::Gemm::kDefaultWorkspaceBytes, e.options.limits.max_batch_tokens);
   e.init_buffers();
+  const Gemma4TextConfig& c = e.config.text;
+  e.shared_rows_exact = c.first_kv_shared_layer() < c.n_layers;
+  if (!e.accurate())
+    for (std::int64_t i = c.first_kv_shared_layer(); i < c.n_layers; ++i)
+      e.shared_rows_exact = e.shared_rows_exact && e.gemm_attention->fused(static_cast<int>(c.layers[static_cast<std::size_t>(i)].d_head));
 }
 
 }  // namespace
@@ -212,6 +220,7 @@ std::string CudaForward::device_name() const { return impl_->device_name; }
 std::uint64_t CudaForward::peak_used_bytes() const { return impl_->peak_used; }
 std::string CudaForward::profile_report() const { return impl_->profile.report(); }
 std::uint64_t CudaForward::allocated_bytes() const { return impl_->allocated; }
+std::int64_t CudaForward::shared_layer_rows_skipped() const { return impl_->shared_rows_skipped; }
 
 namespace {
 
@@ -319,7 +328,17 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
       for (const StepSegment& seg : segments)
         e.step_spans.push_back({seg.first_row, seg.n_rows, jobs[seg.job].first_position + seg.first_local,
                                 jobs[seg.job].slot});
-      cuda::run_decoder_step(e, m, emit);
+      // Rows without logits skip the KV-shared layers (not while the hook wants every row's activations).
+      std::optional<SharedLayerRows> shared;
+      if (e.shared_rows_exact && !hook) {
+        std::vector<std::int64_t> needed(segments.size());
+        for (std::size_t i = 0; i < segments.size(); ++i)
+          needed[i] = consume ? first_logit_row_of(options, jobs[segments[i].job].sequence) - segments[i].first_local
+                              : segments[i].n_rows;
+        shared = plan_shared_layer_rows(e.step_spans, needed, cuda::kFlashBlockRows);
+        if (shared->dropped(m) == 0) shared.reset();
+      }
+      cuda::run_decoder_step(e, m, emit, shared ? &*shared : nullptr);
       e.profile.mark("final_norm_hook", s);
 
       // Final norm and head, per segment, for rows at or past first_logit_row.
@@ -348,6 +367,8 @@ void run_jobs(CudaForward::Impl& e, const CudaForward& self, std::vector<Job>& j
           for (std::int64_t b0 = first; b0 < end; b0 += block)
             pieces.push_back({&job, b0, std::min(block, end - b0), seg.first_row + b0 - seg.first_local});
         }
+        if (shared)  // the residual holds only the kept rows, in order; a piece's rows stay consecutive
+          for (Piece& piece : pieces) piece.step_row = shared->compacted_row(piece.step_row);
         const std::int64_t chunk = std::clamp<std::int64_t>(options.chunk_rows, 1, block);
         const float eps = static_cast<float>(c.rms_norm_eps);
         const bf16* head = nullptr;

@@ -80,6 +80,9 @@ class CudaForward final : public Forward {
   std::uint64_t peak_used_bytes() const;    // max device memory in use (cudaMemGetInfo) seen after any step
   std::uint64_t allocated_bytes() const;    // what this engine holds: weights + plan buffers
   std::string profile_report() const;       // with CudaForwardOptions::profile: GPU time per phase
+  // Step rows that skipped the KV-shared layers because no logits were asked of them (forward/shared_layer_rows.h),
+  // summed over every call so far; 0 when the model has no such layers or their attention cannot skip rows exactly.
+  std::int64_t shared_layer_rows_skipped() const;
 
   struct Impl;
 

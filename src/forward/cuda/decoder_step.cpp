@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -31,6 +32,9 @@ struct Step {
   cudaStream_t s = e.stream;
 
   void mark(const char* phase) const { e.profile.mark(phase, s); }
+
+  // Fast precision: the last residual update already wrote the next GEMM input into gemm_in (add_rms_norm_then).
+  bool input_ready = false;
 
   // A GEMM input: bf16 values, plus their low halves in accurate precision (see memory_plan.h).
   struct Input {
@@ -79,6 +83,34 @@ struct Step {
     return input_from_f32(staged, m * width);
   }
 
+  // The GEMM input a block starts from: rms_norm(x; w), unless the previous residual update already wrote it.
+  Input block_input(const DeviceBuffer& w) {
+    if (input_ready) {
+      input_ready = false;
+      return {e.gemm_in.as<bf16>(), nullptr};
+    }
+    return normed_input(e.x.as<float>(), w, c.d_model);
+  }
+
+  // x = (x + rms_norm(y; w)) * scale, ending a block (scale: the layer scalar when it ends the layer). In the fast
+  // precision the same pass writes what reads x next into gemm_in (`next`, normed by next_w), see block_input.
+  void residual_add(const float* y, const DeviceBuffer& w, float scale, NextInput next, const DeviceBuffer* next_w) {
+    const std::int64_t H = c.d_model;
+    if (e.accurate()) {
+      add_rms_norm(e.x.as<float>(), y, w.as<float>(), m, H, eps, s);
+      if (scale != 1.0f) scale_in_place(e.x.as<float>(), m * H, scale, s);
+      return;
+    }
+    add_rms_norm_then(e.x.as<float>(), y, w.as<float>(), m, H, eps, scale, next,
+                      next_w != nullptr ? next_w->as<float>() : nullptr, e.gemm_in.as<bf16>(), s);
+    input_ready = next != NextInput::kNone;
+  }
+  // What the layer's last residual update writes for layer i + 1: its normed input (none after the last layer).
+  NextInput after_layer(int i) const { return i + 1 < c.n_layers ? NextInput::kNormed : NextInput::kNone; }
+  const DeviceBuffer* next_norm(int i) const {
+    return i + 1 < c.n_layers ? &e.w.layers[static_cast<std::size_t>(i + 1)].input_norm : nullptr;
+  }
+
   // For the hook: rms_norm(src; w) into a scratch buffer, as the CPU reports the normed branch output.
   void emit_normed(std::string_view name, int layer, const float* src, const DeviceBuffer& w, std::int64_t width) {
     if (!emit) return;
@@ -113,7 +145,7 @@ struct Step {
     const float* inv_freq = (l.type == LayerType::kFull ? e.inv_freq_full : e.inv_freq_sliding).as<float>();
     const auto* pos = e.positions.as<std::int32_t>();
     mark("attn.in_norm");
-    const Input h = normed_input(e.x.as<float>(), w.input_norm, H);
+    const Input h = block_input(w.input_norm);
 
     float* q = e.q.as<float>();
     mark("attn.qkv_gemm");
@@ -162,7 +194,7 @@ struct Step {
       gemm({e.gemm_in.as<bf16>(), nullptr}, w.o_proj, e.out1.as<float>());
       mark("norm_add");
       emit_normed(activation::kAttentionOutput, i, e.out1.as<float>(), w.post_attention_norm, H);
-      add_rms_norm(e.x.as<float>(), e.out1.as<float>(), w.post_attention_norm.as<float>(), m, H, eps, s);
+      residual_add(e.out1.as<float>(), w.post_attention_norm, 1.0f, NextInput::kNormed, &w.pre_ffn_norm);
       return;
     }
     AttentionParams p;
@@ -197,7 +229,7 @@ struct Step {
     gemm(o_in, w.o_proj, o);
     mark("norm_add");
     emit_normed(activation::kAttentionOutput, i, o, w.post_attention_norm, H);
-    add_rms_norm(e.x.as<float>(), o, w.post_attention_norm.as<float>(), m, H, eps, s);
+    residual_add(o, w.post_attention_norm, 1.0f, NextInput::kNormed, &w.pre_ffn_norm);
   }
 
   // The routed experts of §11 for the residual r = e.x; adds post_feedforward_layernorm_2(mixture) to f.
@@ -296,7 +328,7 @@ struct Step {
     const std::int64_t H = c.d_model, F = l.d_ff;
     float* f = e.out1.as<float>();
     mark("ffn.in_norm");
-    const Input h = normed_input(e.x.as<float>(), w.pre_ffn_norm, H);
+    const Input h = block_input(w.pre_ffn_norm);
     mark("ffn.gate_up_gemm");
     gemm(h, w.gate_proj, f);
     gemm(h, w.up_proj, e.out2.as<float>());
@@ -310,7 +342,10 @@ struct Step {
     }
     mark("norm_add");
     emit_normed(activation::kFfnOutput, i, f, w.post_ffn_norm, H);
-    add_rms_norm(e.x.as<float>(), f, w.post_ffn_norm.as<float>(), m, H, eps, s);
+    if (c.has_ple())  // the PLE gate reads bf16(x) next
+      residual_add(f, w.post_ffn_norm, 1.0f, NextInput::kRaw, nullptr);
+    else
+      residual_add(f, w.post_ffn_norm, w.layer_scalar, after_layer(i), next_norm(i));
   }
 
   void ple_branch(int i) {
@@ -318,19 +353,54 @@ struct Step {
     const std::int64_t H = c.d_model, P = c.d_ple;
     float* g = e.out2.as<float>();
     mark("ple");
-    gemm(input_from_f32(e.x.as<float>(), m * H), w.ple_gate, g);
+    Input x_in{e.gemm_in.as<bf16>(), nullptr};
+    if (input_ready)
+      input_ready = false;
+    else
+      x_in = input_from_f32(e.x.as<float>(), m * H);
+    gemm(x_in, w.ple_gate, g);
     gemm(gated_input(g, P, e.ple.as<float>() + i * P, c.n_layers * P, P), w.ple_projection, e.out1.as<float>());
-    add_rms_norm(e.x.as<float>(), e.out1.as<float>(), w.post_ple_norm.as<float>(), m, H, eps, s);
+    mark("norm_add");
+    residual_add(e.out1.as<float>(), w.post_ple_norm, w.layer_scalar, after_layer(i), next_norm(i));
   }
 
-  void run() {
+  // Keeps only the plan's rows for the KV-shared layers: every per-row buffer those layers read is gathered
+  // through a free step buffer (out1 is wide enough for a residual or a PLE row) and copied back in order.
+  void compact(const SharedLayerRows& plan) {
+    mark("shared_rows");
+    const auto n = static_cast<std::int64_t>(plan.keep.size());
+    if (n > 0) {
+      auto* staged = reinterpret_cast<std::int32_t*>(e.meta_host.as<std::byte>() + e.options.limits.max_batch_tokens * 24);
+      std::copy(plan.keep.begin(), plan.keep.end(), staged);
+      auto* index = e.keep_rows.as<std::int32_t>();
+      QG_CUDA_CHECK(cudaMemcpyAsync(index, staged, static_cast<std::size_t>(n) * 4, cudaMemcpyHostToDevice, s));
+      auto gather = [&](void* rows, std::int64_t row_bytes) {
+        gather_rows_bytes(rows, row_bytes, index, n, e.out1.get(), s);
+        QG_CUDA_CHECK(cudaMemcpyAsync(rows, e.out1.get(), static_cast<std::size_t>(n * row_bytes),
+                                      cudaMemcpyDeviceToDevice, s));
+      };
+      gather(e.x.get(), c.d_model * 4);
+      if (c.has_ple()) gather(e.ple.get(), c.n_layers * c.d_ple * 4);
+      gather(e.positions.get(), 4);
+      gather(e.kv_start.get(), 8);
+      if (input_ready) gather(e.gemm_in.get(), c.d_model * 2);  // this layer's normed input, bf16
+    }
+    e.shared_rows_skipped += m - n;
+    m = n;
+    e.step_spans = plan.spans;
+  }
+
+  void run(const SharedLayerRows* shared) {
     embed();
+    const std::int64_t first_shared = shared != nullptr ? c.first_kv_shared_layer() : c.n_layers;
     for (int i = 0; i < c.n_layers; ++i) {
+      if (i == first_shared) {
+        compact(*shared);
+        if (m == 0) break;  // no row of this step gets logits
+      }
       attention_block(i);
       ffn_block(i);
-      if (c.has_ple()) ple_branch(i);
-      mark("norm_add");
-      scale_in_place(e.x.as<float>(), m * c.d_model, e.w.layers[static_cast<std::size_t>(i)].layer_scalar, s);
+      if (c.has_ple()) ple_branch(i);  // the layer scalar is applied by the layer's last residual update
       if (emit) emit(activation::kLayerOutput, i, e.x.as<float>(), c.d_model);
     }
   }
@@ -338,8 +408,11 @@ struct Step {
 
 }  // namespace
 
-void run_decoder_step(CudaForward::Impl& e, std::int64_t rows, const StepEmitter& emit) {
-  Step{e, rows, emit}.run();
+void run_decoder_step(CudaForward::Impl& e, std::int64_t rows, const StepEmitter& emit,
+                      const SharedLayerRows* shared) {
+  if (shared != nullptr && emit)
+    throw Error("the KV-shared layers cannot skip rows while the activation hook reads every row");
+  Step{e, rows, emit}.run(shared);
 }
 
 }  // namespace qg::cuda

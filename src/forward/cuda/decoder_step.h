@@ -6,6 +6,7 @@
 #include <string_view>
 
 #include "forward/cuda/engine_state.h"
+#include "forward/shared_layer_rows.h"
 
 namespace qg::cuda {
 
@@ -13,6 +14,10 @@ namespace qg::cuda {
 using StepEmitter = std::function<void(std::string_view name, int layer, const float* device, std::int64_t width)>;
 
 // Rows' ids, positions, kv_start and kv_dest are on the device already. Leaves the final residual in e.x.
-void run_decoder_step(CudaForward::Impl& e, std::int64_t rows, const StepEmitter& emit);
+// With `shared`, the KV-shared layers run only its kept rows (forward/shared_layer_rows.h): from the first shared
+// layer on, e.x, e.ple, positions and kv_start hold the kept rows in order (shared->compacted_row maps a step row),
+// and e.step_spans is shared->spans.
+void run_decoder_step(CudaForward::Impl& e, std::int64_t rows, const StepEmitter& emit,
+                      const SharedLayerRows* shared = nullptr);
 
 }  // namespace qg::cuda

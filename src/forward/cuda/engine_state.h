@@ -84,6 +84,7 @@ struct CudaForward::Impl {
   cuda::DeviceBuffer x, gemm_in, gemm_lo, gemm_f32, q, k, v, out1, out2, ple;
   cuda::DeviceBuffer moe_f32, moe_bf16;
   cuda::DeviceBuffer ids, positions, kv_start, kv_dest;  // int32, int32, int64, int64
+  cuda::DeviceBuffer keep_rows;                           // int32: step rows the KV-shared layers run
   cuda::DeviceBuffer head_in, logits;                     // bf16 [logits_rows, H], fp32 [logits_rows, V]
   cuda::DeviceBuffer head_lo, head_f32;                   // accurate precision: bf16 / fp32 [logits_rows, H]
   cuda::DeviceBuffer dequant;                             // bf16 [largest quantized out * in]
@@ -96,6 +97,11 @@ struct CudaForward::Impl {
   // Fast precision: attention as GEMMs (forward/cuda/gemm_attention.h) over the step's runs of rows.
   std::unique_ptr<cuda::GemmAttention> gemm_attention;
   std::vector<cuda::AttentionSpan> step_spans;
+  // Whether the KV-shared layers may run only the rows that get logits (forward/shared_layer_rows.h): the model has
+  // such layers and their attention is row-invariant under the plan's aligned cut (the accurate kernel always; the
+  // fast path when every shared layer's head dim runs the fused kernel, whose 64-row blocks the cut keeps).
+  bool shared_rows_exact = false;
+  std::int64_t shared_rows_skipped = 0;  // step rows that skipped the KV-shared layers, all calls
 
   ~Impl();
   void init_buffers();  // allocates everything the plan counts

@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
+#include <ranges>
 
 #include "common/error.h"
 #include "kernels/attention_softmax_kernels.cuh"
@@ -22,7 +23,7 @@ std::int64_t max_fused_blocks(std::int64_t max_rows) { return max_rows / kFlashB
 
 std::size_t GemmAttention::bytes(std::int64_t max_rows, std::int64_t max_q_width, std::size_t score_bytes) {
   return static_cast<std::size_t>(max_rows * max_q_width) * 2 + score_bytes +
-         static_cast<std::size_t>(max_fused_blocks(max_rows)) * sizeof(FlashBlock);
+         2 * static_cast<std::size_t>(max_fused_blocks(max_rows)) * sizeof(FlashBlock);  // two block tables
 }
 
 GemmAttention::GemmAttention(std::int64_t max_rows, std::int64_t max_q_width, std::size_t score_bytes, Method method,
@@ -36,12 +37,19 @@ GemmAttention::GemmAttention(std::int64_t max_rows, std::int64_t max_q_width, st
       scores_(score_bytes, "attention scores"),
       max_blocks_(max_fused_blocks(max_rows)) {
   QG_CUDA_CHECK(cudaGetDevice(&device_));
-  blocks_ = DeviceBuffer(static_cast<std::size_t>(max_blocks_) * sizeof(FlashBlock), "attention query blocks");
-  QG_CUDA_CHECK(cudaMallocHost(&blocks_host_, static_cast<std::size_t>(max_blocks_) * sizeof(FlashBlock)));
+  const std::size_t table_bytes = static_cast<std::size_t>(max_blocks_) * sizeof(FlashBlock);
+  for (BlockTable& t : tables_) {
+    t.device = DeviceBuffer(table_bytes, "attention query blocks");
+    QG_CUDA_CHECK(cudaMallocHost(&t.host, table_bytes));
+    QG_CUDA_CHECK(cudaEventCreateWithFlags(&t.uploaded, cudaEventDisableTiming));
+  }
 }
 
 GemmAttention::~GemmAttention() {
-  if (blocks_host_ != nullptr) cudaFreeHost(blocks_host_);
+  for (BlockTable& t : tables_) {
+    if (t.uploaded != nullptr) cudaEventDestroy(t.uploaded);
+    if (t.host != nullptr) cudaFreeHost(t.host);
+  }
 }
 
 bool GemmAttention::fused(int d) const {
@@ -53,32 +61,40 @@ bool GemmAttention::fused(int d) const {
   return false;
 }
 
+const GemmAttention::BlockTable& GemmAttention::block_table(std::span<const AttentionSpan> spans, cudaStream_t s) {
+  ++uses_;
+  for (BlockTable& t : tables_)
+    if (t.built && std::ranges::equal(spans, t.spans)) {
+      t.last_use = uses_;
+      return t;
+    }
+  BlockTable& t = tables_[0].last_use <= tables_[1].last_use ? tables_[0] : tables_[1];
+  // Kernels that read the device table earlier are ordered before the new upload by the stream; the host copy is
+  // free once its previous upload is done.
+  QG_CUDA_CHECK(cudaEventSynchronize(t.uploaded));
+  auto* host = static_cast<FlashBlock*>(t.host);
+  std::int64_t n = 0;
+  for (const AttentionSpan& span : spans)
+    for (std::int64_t r0 = 0; r0 < span.n_rows; r0 += kFlashBlockRows) {
+      if (n >= max_blocks_) throw Error(fmt::format("fused attention: more than {} query blocks", max_blocks_));
+      host[n++] = FlashBlock{span.first_row + r0, span.first_position + r0, span.kv_start,
+                             static_cast<std::int32_t>(std::min(kFlashBlockRows, span.n_rows - r0)), 0};
+    }
+  if (n > 0)
+    QG_CUDA_CHECK(cudaMemcpyAsync(t.device.get(), host, static_cast<std::size_t>(n) * sizeof(FlashBlock),
+                                  cudaMemcpyHostToDevice, s));
+  QG_CUDA_CHECK(cudaEventRecord(t.uploaded, s));
+  t.n_blocks = n;
+  t.spans.assign(spans.begin(), spans.end());
+  t.built = true;
+  t.last_use = uses_;
+  return t;
+}
+
 void GemmAttention::run_fused(const GemmAttentionArgs& a, std::span<const AttentionSpan> spans, cudaStream_t s) {
-  const bool same = spans.size() == blocks_spans_.size() &&
-                    std::equal(spans.begin(), spans.end(), blocks_spans_.begin(), [](const auto& x, const auto& y) {
-                      return x.first_row == y.first_row && x.n_rows == y.n_rows &&
-                             x.first_position == y.first_position && x.kv_start == y.kv_start;
-                    });
-  if (!same) {
-    // The previous table's upload was ordered before everything since on this stream, and the engine synchronizes
-    // at the end of each step, before the spans can change: the host buffer is free to rewrite.
-    auto* host = static_cast<FlashBlock*>(blocks_host_);
-    std::int64_t n = 0;
-    for (const AttentionSpan& span : spans)
-      for (std::int64_t r0 = 0; r0 < span.n_rows; r0 += kFlashBlockRows) {
-        if (n >= max_blocks_) throw Error(fmt::format("fused attention: more than {} query blocks", max_blocks_));
-        host[n++] = FlashBlock{span.first_row + r0, span.first_position + r0, span.kv_start,
-                               static_cast<std::int32_t>(std::min(kFlashBlockRows, span.n_rows - r0)), 0};
-      }
-    QG_CUDA_CHECK(cudaStreamSynchronize(s));  // never rewrite a table an earlier upload may still read
-    n_blocks_ = n;
-    if (n > 0)
-      QG_CUDA_CHECK(cudaMemcpyAsync(blocks_.get(), host, static_cast<std::size_t>(n) * sizeof(FlashBlock),
-                                    cudaMemcpyHostToDevice, s));
-    blocks_spans_.assign(spans.begin(), spans.end());
-  }
-  flash_attention({.q = q16_.as<__half>(), .k = a.k, .v = a.v, .out = a.out, .blocks = blocks_.as<FlashBlock>(),
-                   .n_blocks = n_blocks_, .n_heads = a.n_heads, .n_kv_heads = a.n_kv_heads, .d = a.d,
+  const BlockTable& t = block_table(spans, s);
+  flash_attention({.q = q16_.as<__half>(), .k = a.k, .v = a.v, .out = a.out, .blocks = t.device.as<FlashBlock>(),
+                   .n_blocks = t.n_blocks, .n_heads = a.n_heads, .n_kv_heads = a.n_kv_heads, .d = a.d,
                    .dv = slice_ > 0 ? slice_ : flash_attention_slice(a.d, device_), .window = a.window},
                   s);
 }

@@ -19,15 +19,12 @@
 #include <vector>
 
 #include "forward/cuda/gemm.h"
+#include "forward/shared_layer_rows.h"
 #include "kernels/device_buffer.h"
 
 namespace qg::cuda {
 
-// Consecutive step rows of one sequence: rows [first_row, first_row + n_rows) are the queries at positions
-// first_position.., and key j of the sequence is cache row kv_start + j.
-struct AttentionSpan {
-  std::int64_t first_row = 0, n_rows = 0, first_position = 0, kv_start = 0;
-};
+using qg::AttentionSpan;  // forward/shared_layer_rows.h
 
 struct GemmAttentionArgs {
   const float* q = nullptr;  // [rows, n_heads, d] fp32, normed and roped
@@ -67,12 +64,23 @@ class GemmAttention {
   int slice_ = 0;
   int device_ = 0;
   DeviceBuffer q16_, scores_;  // scores_: fp32 S then fp16 P, one block at a time
-  // The fused kernel's 64-row query blocks of the current spans: built on the host (page-locked, so the upload is
-  // asynchronous) when the spans change, i.e. once per step, not per layer.
-  DeviceBuffer blocks_;
-  void* blocks_host_ = nullptr;
-  std::int64_t n_blocks_ = 0, max_blocks_ = 0;
-  std::vector<AttentionSpan> blocks_spans_;
+  // The fused kernel's 64-row query blocks of a list of spans, built on the host (page-locked, so the upload is
+  // asynchronous). Two tables: a step whose KV-shared layers run fewer rows (forward/shared_layer_rows.h) switches
+  // spans mid-step, and each list keeps its table; a table is rewritten only after its last upload finished (its
+  // event), never by synchronizing the stream, which would stall the CPU's launches.
+  struct BlockTable {
+    DeviceBuffer device;
+    void* host = nullptr;
+    cudaEvent_t uploaded = nullptr;
+    std::vector<AttentionSpan> spans;
+    std::int64_t n_blocks = 0;
+    std::uint64_t last_use = 0;
+    bool built = false;
+  };
+  const BlockTable& block_table(std::span<const AttentionSpan> spans, cudaStream_t stream);
+  BlockTable tables_[2];
+  std::uint64_t uses_ = 0;
+  std::int64_t max_blocks_ = 0;
 };
 
 }  // namespace qg::cuda

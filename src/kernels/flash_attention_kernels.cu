@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/float_formats.h"
 #include "kernels/cuda_check.cuh"
 #include "kernels/device_buffer.h"
 
@@ -226,10 +227,18 @@ __global__ void __launch_bounds__(kThreads) flash_attention_kernel(FlashAttentio
     const int row = warp * 16 + gid + r * 8;
     if (row >= nq) continue;
     const float inv = 1.0f / l_run[r];
-    float* dst = a.out + ((blk.first_row + row) * a.n_heads + h) * static_cast<std::int64_t>(D) + dv0;
+    const std::int64_t at = ((blk.first_row + row) * a.n_heads + h) * static_cast<std::int64_t>(D) + dv0 + tig * 2;
+    if (a.out_bf16 != nullptr) {  // RNE, as f32_to_bf16 would round the fp32 output
 #pragma unroll
-    for (int dn = 0; dn < DV / 8; ++dn)
-      *reinterpret_cast<float2*>(dst + dn * 8 + tig * 2) = make_float2(o[dn][2 * r] * inv, o[dn][2 * r + 1] * inv);
+      for (int dn = 0; dn < DV / 8; ++dn)
+        *reinterpret_cast<unsigned*>(a.out_bf16 + at + dn * 8) =
+            static_cast<unsigned>(::qg::f32_to_bf16(o[dn][2 * r] * inv)) |
+            static_cast<unsigned>(::qg::f32_to_bf16(o[dn][2 * r + 1] * inv)) << 16;
+    } else {
+#pragma unroll
+      for (int dn = 0; dn < DV / 8; ++dn)
+        *reinterpret_cast<float2*>(a.out + at + dn * 8) = make_float2(o[dn][2 * r] * inv, o[dn][2 * r + 1] * inv);
+    }
   }
 }
 
@@ -277,6 +286,8 @@ bool flash_attention_supported(int d, int device) { return flash_attention_slice
 
 void flash_attention(const FlashAttentionArgs& a, cudaStream_t stream) {
   if (a.n_blocks == 0) return;
+  if ((a.out == nullptr) == (a.out_bf16 == nullptr))
+    throw Error("flash_attention: exactly one of the fp32 and bf16 outputs must be set");
   if (a.n_blocks < 0 || a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads != 0 || a.window < 0 || a.n_blocks > 0x7fffffffLL)
     throw Error(fmt::format("flash_attention: {} blocks, {} heads over {} kv heads, window {}", a.n_blocks, a.n_heads,
                             a.n_kv_heads, a.window));

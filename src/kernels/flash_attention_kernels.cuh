@@ -2,7 +2,8 @@
 // Fused causal (optionally sliding-window) attention for the fast precision (issue 11): one kernel per layer that
 // never writes the score matrix to memory, the flash-attention scheme (online softmax over key tiles) on fp16
 // tensor cores (mma.sync m16n8k16, fp32 accumulation). Q is fp16 (converted once per layer), K/V come from the
-// engine's fp16 cache, the output is fp32 [rows, n_heads, d].
+// engine's fp16 cache, the output is fp32 [rows, n_heads, d], or those values rounded to bf16 (RNE) when the next
+// GEMM wants bf16 (the engine's o_proj input: no fp32 round trip through memory).
 //
 // Work: a CTA takes 64 query rows of one span, one query head and one slice of the output columns (dv); its four warps
 // own 16 rows each. Per tile of 64 keys: S = Q·Kᵀ in registers, masked (causal + window), running max and sum per
@@ -11,6 +12,7 @@
 // (forward/cuda/gemm_attention.h), whose tests this kernel passes with the same bounds.
 // Determinism: fixed tile order and reductions; a row's result depends only on its span's block structure,
 // which depends only on the sequence (see CudaForward's batch invariance).
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -33,7 +35,8 @@ struct FlashAttentionArgs {
   const __half* q = nullptr;  // [rows, n_heads, d] fp16
   const __half* k = nullptr;  // cache [cache_rows, n_kv_heads, d] fp16
   const __half* v = nullptr;
-  float* out = nullptr;  // [rows, n_heads, d] fp32 (may not alias q)
+  float* out = nullptr;  // [rows, n_heads, d] fp32 (may not alias q), or
+  __nv_bfloat16* out_bf16 = nullptr;  // the same values as bf16; exactly one of out / out_bf16 is set
   const FlashBlock* blocks = nullptr;  // device array
   std::int64_t n_blocks = 0;
   int n_heads = 0, n_kv_heads = 0, d = 0;

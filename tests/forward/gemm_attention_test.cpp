@@ -107,6 +107,19 @@ void run_case(const Case& tc, std::uint32_t seed) {
     QG_CUDA_CHECK(cudaStreamSynchronize(stream));
     std::vector<float> in_place(q.size());
     dq.download(in_place.data(), in_place.size() * 4);
+    // bf16 output (the engine's o_proj input): exactly the fp32 output rounded to nearest even.
+    dq = cuda::upload_bytes(q.data(), q.size() * 4, "q");
+    cuda::DeviceBuffer out16(q.size() * 2, "bf16 out");
+    attn.run(gemm, {.q = dq.as<float>(), .k = dk.as<__half>(), .v = dv.as<__half>(), .rows = rows,
+                    .n_heads = tc.n_heads, .n_kv_heads = tc.n_kv, .d = tc.d, .window = tc.window, .out = dq.as<float>(),
+                    .out_bf16 = out16.as<__nv_bfloat16>()},
+             spans, stream);
+    QG_CUDA_CHECK(cudaStreamSynchronize(stream));
+    std::vector<std::uint16_t> got16(q.size());
+    out16.download(got16.data(), got16.size() * 2);
+    std::size_t bf16_differ = 0;
+    for (std::size_t i = 0; i < got.size(); ++i) bf16_differ += got16[i] != f32_to_bf16(got[i]);
+    CHECK(bf16_differ == 0);
 
     // Error budget: Q and P are rounded to fp16 (2^-12 relative on average, 2^-11 at most). With scores of
     // std ~4 a score moves by ~|q||k| 2^-11 ~ 2e-3 at worst, so each probability by ~0.2 %, plus P's own 2^-11;

@@ -4,14 +4,12 @@
 // shared_layer_rows_skipped() shows the cut happened (a test of equal bits alone would pass if it never did), and
 // that it does not happen where it would not be exact (fast precision with attention by GEMMs, head dim 16).
 #include <cstring>
-#include <fstream>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "catch.h"
 #include "forward/cuda/cuda_forward.h"
 #include "forward_test_util.h"
+#include "long_e_style_config.h"
 #include "model/fixture_util.h"
 #include "test_paths.h"
 
@@ -19,21 +17,6 @@ using namespace qg;
 using namespace qg::test;
 
 namespace {
-
-// The e_style fixture's config (4 layers, the last 2 KV-shared; head dims 16/32, which attention by GEMMs runs in
-// the fast precision) or the same with head dims the fused attention kernel runs: 64 (sliding) and 128 (full).
-// Positions up to 1024 and a 32-token window, so 300-token sequences use the window. Random weights.
-Gemma4Config config(bool fused_heads) {
-  nlohmann::json j;
-  std::ifstream(gemma4_fixture("e_style") / "config.json") >> j;
-  if (fused_heads) {
-    j["head_dim"] = 64;
-    j["per_layer_config"] = {{"1", {{"head_dim", 128}}}, {"3", {{"head_dim", 128}}}};
-  }
-  j["sliding_window"] = 32;
-  j["max_position_embeddings"] = 1024;
-  return parse_gemma4_config(j, "e_style, longer");
-}
 
 CudaForwardOptions steps_of(std::int64_t rows, GemmInputPrecision precision) {
   CudaForwardOptions o;
@@ -75,7 +58,7 @@ TEST_CASE("cuda engine: rows without logits skip the KV-shared layers, with the 
                                false});
   INFO(c.what);
   const CudaForwardOptions o = steps_of(256, c.precision);
-  auto gpu = CudaForward::synthetic(config(c.fused_heads), SyntheticWeights{.seed = 5}, o);
+  auto gpu = CudaForward::synthetic(long_e_style_config(c.fused_heads), SyntheticWeights{.seed = 5}, o);
   const std::int64_t V = gpu->config().n_vocab;
   std::vector<std::vector<TokenId>> batch;
   for (int len : {300, 150, 7, 1, 130}) {

@@ -9,6 +9,7 @@
 #include "common/error.h"
 #include "forward/cpu/embedding.h"
 #include "forward/forward.h"
+#include "kernels/attention_input_kernels.cuh"
 #include "kernels/attention_kernels.cuh"
 #include "kernels/cuda_check.cuh"
 #include "kernels/elementwise_kernels.cuh"
@@ -111,6 +112,25 @@ struct Step {
     return i + 1 < c.n_layers ? &e.w.layers[static_cast<std::size_t>(i + 1)].input_norm : nullptr;
   }
 
+  // The [q; k; v] weight rows as one bf16 matrix for one GEMM (fast precision): fused at load for dense weights,
+  // dequantized side by side into the workspace for quantized ones; nullptr when neither applies (mixed storage, a
+  // workspace or an output buffer too small), and the three GEMMs run.
+  const bf16* merged_qkv_weights(const GpuLayerWeights& w) const {
+    const std::int64_t rows = qkv_rows(w), in = w.q_proj.in();
+    if (rows > e.widths.out1) return nullptr;  // its output goes to out1
+    if (!w.qkv.empty()) return w.qkv.as<bf16>();
+    for (const GpuMatrix* part : {&w.q_proj, &w.k_proj, &w.v_proj})
+      if (!part->empty() && !part->quantized()) return nullptr;
+    if (rows * in > e.w.max_quantized_elements) return nullptr;
+    bf16* at = e.ws();
+    for (const GpuMatrix* part : {&w.q_proj, &w.k_proj, &w.v_proj})
+      if (!part->empty()) {
+        part->bf16(at, s);
+        at += part->out() * in;
+      }
+    return e.ws();
+  }
+
   // For the hook: rms_norm(src; w) into a scratch buffer, as the CPU reports the normed branch output.
   void emit_normed(std::string_view name, int layer, const float* src, const DeviceBuffer& w, std::int64_t width) {
     if (!emit) return;
@@ -148,13 +168,56 @@ struct Step {
     const Input h = block_input(w.input_norm);
 
     float* q = e.q.as<float>();
+    // Fast precision, head dims 64..512: q/k/v norm, RoPE and fp16 rounding in one pass each, written straight
+    // into the attention's fp16 queries and the fp16 cache (kernels/attention_input_kernels.cuh, same bits).
+    const bool one_pass = e.gemm_attention != nullptr && attention_input_supported(static_cast<int>(D));
+    __half* q16 = one_pass ? e.gemm_attention->query_buffer() : nullptr;
+    // ... and a layer with its own K/V runs q, k and v as one GEMM when their weights sit side by side.
+    const bf16* qkv_w = one_pass && !l.kv_shared ? merged_qkv_weights(w) : nullptr;
+    const float* qkv = qkv_w != nullptr ? e.out1.as<float>() : nullptr;
     mark("attn.qkv_gemm");
-    gemm(h, w.q_proj, q);
+    if (qkv != nullptr)
+      e.gemm->bf16(h.hi, qkv_w, e.out1.as<float>(), m, qkv_rows(w), H);
+    else
+      gemm(h, w.q_proj, q);
     mark("attn.qk_norm_rope_scatter");
-    rms_norm_in_place(q, w.q_norm.as<float>(), m * nq, D, eps, s);  // per head, one weight for all heads
-    apply_rope(q, m, nq, D, pos, inv_freq, s);
+    if (one_pass) {
+      prepare_attention_input({.x = qkv != nullptr ? qkv : q, .x_row_stride = qkv != nullptr ? qkv_rows(w) : 0,
+                               .rows = m, .heads = static_cast<int>(nq), .d = static_cast<int>(D),
+                               .norm_w = w.q_norm.as<float>(), .eps = eps, .positions = pos, .inv_freq = inv_freq,
+                               .out = q16},
+                              s);
+    } else {
+      rms_norm_in_place(q, w.q_norm.as<float>(), m * nq, D, eps, s);  // per head, one weight for all heads
+      apply_rope(q, m, nq, D, pos, inv_freq, s);
+    }
 
-    if (!l.kv_shared) {
+    if (!l.kv_shared && one_pass) {
+      const float* k = e.k.as<float>();
+      const float* v = e.v.as<float>();
+      std::int64_t stride = 0;  // of k and v: contiguous
+      if (qkv != nullptr) {     // [q | k | v] columns of one GEMM's output
+        stride = qkv_rows(w);
+        k = qkv + nq * D;
+        v = k + nkv * D;
+      } else {
+        mark("attn.qkv_gemm");
+        gemm(h, w.k_proj, e.k.as<float>());
+        if (!l.k_eq_v) gemm(h, w.v_proj, e.v.as<float>());
+      }
+      if (l.k_eq_v) v = k;  // V is the RAW k_proj output, before k_norm and RoPE
+      mark("attn.qk_norm_rope_scatter");
+      const auto* dest = e.kv_dest.as<std::int64_t>();
+      DeviceBuffer& kc = e.k_cache[static_cast<std::size_t>(i)];
+      DeviceBuffer& vc = e.v_cache[static_cast<std::size_t>(i)];
+      prepare_attention_input({.x = k, .x_row_stride = stride, .rows = m, .heads = static_cast<int>(nkv),
+                               .d = static_cast<int>(D), .norm_w = w.k_norm.as<float>(), .eps = eps, .positions = pos,
+                               .inv_freq = inv_freq, .dest_row = dest, .out = kc.as<__half>()},
+                              s);
+      prepare_attention_input({.x = v, .x_row_stride = stride, .rows = m, .heads = static_cast<int>(nkv),
+                               .d = static_cast<int>(D), .eps = eps, .dest_row = dest, .out = vc.as<__half>()},
+                              s);  // v_norm: no weight, no RoPE
+    } else if (!l.kv_shared) {
       float* k = e.k.as<float>();
       float* v = e.v.as<float>();
       mark("attn.qkv_gemm");
@@ -183,13 +246,11 @@ struct Step {
     if (e.gemm_attention) {  // fast precision: tensor-core GEMMs, output over the (consumed) queries
       mark("attn.kernel");
       e.gemm_attention->run(*e.gemm,
-                            {.q = q, .k = e.k_cache[src].as<__half>(), .v = e.v_cache[src].as<__half>(), .rows = m,
+                            {.q = q, .q16 = q16, .k = e.k_cache[src].as<__half>(), .v = e.v_cache[src].as<__half>(), .rows = m,
                              .n_heads = static_cast<int>(nq), .n_kv_heads = static_cast<int>(nkv),
                              .d = static_cast<int>(D), .window = l.type == LayerType::kSliding ? c.sliding_window : 0,
-                             .out = q},
+                             .out = q, .out_bf16 = e.gemm_in.as<bf16>()},
                             e.step_spans, s);
-      mark("gemm_input_convert");
-      f32_to_bf16(q, m * nq * D, e.gemm_in.as<bf16>(), s);
       mark("attn.o_gemm");
       gemm({e.gemm_in.as<bf16>(), nullptr}, w.o_proj, e.out1.as<float>());
       mark("norm_add");

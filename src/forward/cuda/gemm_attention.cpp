@@ -8,6 +8,7 @@
 #include "common/error.h"
 #include "kernels/attention_softmax_kernels.cuh"
 #include "kernels/cuda_check.cuh"
+#include "kernels/elementwise_kernels.cuh"
 #include "kernels/flash_attention_kernels.cuh"
 
 namespace qg::cuda {
@@ -91,9 +92,11 @@ const GemmAttention::BlockTable& GemmAttention::block_table(std::span<const Atte
   return t;
 }
 
-void GemmAttention::run_fused(const GemmAttentionArgs& a, std::span<const AttentionSpan> spans, cudaStream_t s) {
+void GemmAttention::run_fused(const GemmAttentionArgs& a, const __half* q16, std::span<const AttentionSpan> spans,
+                              cudaStream_t s) {
   const BlockTable& t = block_table(spans, s);
-  flash_attention({.q = q16_.as<__half>(), .k = a.k, .v = a.v, .out = a.out, .blocks = t.device.as<FlashBlock>(),
+  flash_attention({.q = q16, .k = a.k, .v = a.v, .out = a.out_bf16 != nullptr ? nullptr : a.out,
+                   .out_bf16 = a.out_bf16, .blocks = t.device.as<FlashBlock>(),
                    .n_blocks = t.n_blocks, .n_heads = a.n_heads, .n_kv_heads = a.n_kv_heads, .d = a.d,
                    .dv = slice_ > 0 ? slice_ : flash_attention_slice(a.d, device_), .window = a.window},
                   s);
@@ -102,6 +105,7 @@ void GemmAttention::run_fused(const GemmAttentionArgs& a, std::span<const Attent
 void GemmAttention::run(const Gemm& gemm, const GemmAttentionArgs& a, std::span<const AttentionSpan> spans,
                         cudaStream_t s) {
   if (a.rows == 0) return;
+  if (a.q == nullptr && a.q16 == nullptr) throw Error("gemm attention: no queries (q or q16)");
   if (a.n_kv_heads <= 0 || a.n_heads % a.n_kv_heads != 0 || a.d % 8 != 0 || a.d <= 0)
     throw Error(fmt::format("gemm attention: {} heads over {} kv heads at d = {} (need a multiple of 8)", a.n_heads,
                             a.n_kv_heads, a.d));
@@ -109,13 +113,13 @@ void GemmAttention::run(const Gemm& gemm, const GemmAttentionArgs& a, std::span<
     throw Error(fmt::format("gemm attention: {} rows x {} wide exceed the workspace ({} x {})", a.rows,
                             a.n_heads * a.d, max_rows_, max_q_width_));
   const std::int64_t H = a.n_heads, KV = a.n_kv_heads, D = a.d, G = H / KV;
-  __half* q16 = q16_.as<__half>();
+  const __half* q16 = a.q16 != nullptr ? a.q16 : q16_.as<__half>();
   for (const AttentionSpan& span : spans)
     if (span.first_row < 0 || span.n_rows < 0 || span.first_row + span.n_rows > a.rows || span.first_position < 0)
       throw Error(fmt::format("gemm attention: span rows [{}, +{}) at position {} outside the step's {} rows",
                               span.first_row, span.n_rows, span.first_position, a.rows));
-  f32_to_f16(a.q, a.rows * H * D, q16, s);
-  if (fused(a.d)) return run_fused(a, spans, s);
+  if (a.q16 == nullptr) f32_to_f16(a.q, a.rows * H * D, q16_.as<__half>(), s);
+  if (fused(a.d)) return run_fused(a, q16, spans, s);
   for (const AttentionSpan& span : spans) {
     // Query rows per block: the block's scores (fp32) and probabilities (fp16) of G heads fit the budget,
     // sized for the widest block of this span.
@@ -146,6 +150,7 @@ void GemmAttention::run(const Gemm& gemm, const GemmAttentionArgs& a, std::span<
       }
     }
   }
+  if (a.out_bf16 != nullptr) f32_to_bf16(a.out, a.rows * H * D, a.out_bf16, s);
 }
 
 }  // namespace qg::cuda

@@ -11,6 +11,7 @@
 // Where the GPU allows it (head dims 64..512 whose tiles fit its shared memory, sm_80+), the same attention runs
 // as one fused kernel instead (kernels/flash_attention_kernels.cuh): no score matrix in memory, same rounding
 // class, tested against the same reference with the same bounds. Method::kAuto picks it; kGemm / kFused force one.
+#include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
@@ -27,13 +28,17 @@ namespace qg::cuda {
 using qg::AttentionSpan;  // forward/shared_layer_rows.h
 
 struct GemmAttentionArgs {
-  const float* q = nullptr;  // [rows, n_heads, d] fp32, normed and roped
+  const float* q = nullptr;  // [rows, n_heads, d] fp32, normed and roped; or
+  const __half* q16 = nullptr;  // the same already in fp16 (e.g. written into query_buffer()): q is then not read
   const __half* k = nullptr;  // cache [cache_rows, n_kv_heads, d] fp16
   const __half* v = nullptr;
   std::int64_t rows = 0;
   int n_heads = 0, n_kv_heads = 0, d = 0;  // d a multiple of 8; n_heads a multiple of n_kv_heads
   std::int64_t window = 0;                 // 0: full causal
   float* out = nullptr;  // [rows, n_heads, d] fp32; may be q itself (q is converted to fp16 before any write)
+  // When set, the output is wanted as bf16 here instead (RNE of the same fp32 values): the fused kernel writes it
+  // directly, the GEMM path writes `out` (still required, as its scratch) and converts it.
+  __nv_bfloat16* out_bf16 = nullptr;
 };
 
 class GemmAttention {
@@ -54,9 +59,12 @@ class GemmAttention {
            cudaStream_t stream);
   // Whether run() uses the fused kernel for head dim d on the current device.
   bool fused(int d) const;
+  // The fp16 query buffer run() converts q into: [max_rows, max_q_width]; a caller may fill it and pass q16.
+  __half* query_buffer() const { return q16_.as<__half>(); }
 
  private:
-  void run_fused(const GemmAttentionArgs& args, std::span<const AttentionSpan> spans, cudaStream_t stream);
+  void run_fused(const GemmAttentionArgs& args, const __half* q16, std::span<const AttentionSpan> spans,
+                 cudaStream_t stream);
 
   std::int64_t max_rows_ = 0, max_q_width_ = 0;
   std::size_t score_bytes_ = 0;

@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/float_formats.h"
+#include "kernels/cuda_check.cuh"
 
 namespace qg::cuda {
 
@@ -42,7 +43,30 @@ std::uint64_t GpuMatrix::device_bytes() const {
   return quantized_ ? quantized_->device_bytes() : static_cast<std::uint64_t>(dense_.bytes());
 }
 
+std::int64_t qkv_rows(const GpuLayerWeights& w) { return w.q_proj.out() + w.k_proj.out() + w.v_proj.out(); }
+
 namespace {
+
+// Moves dense q/k/v weights into one [q; k; v] buffer and makes the three matrices views of its rows (the bytes
+// counted stay the same: the buffer replaces the three). Quantized or mixed layers are left alone.
+void fuse_qkv(GpuLayerWeights& w, std::uint64_t& device_bytes) {
+  GpuMatrix* parts[] = {&w.q_proj, &w.k_proj, &w.v_proj};
+  const std::int64_t in = w.q_proj.in();
+  for (const GpuMatrix* m : parts)
+    if (!m->empty() && (m->quantized() || m->in() != in)) return;
+  const std::int64_t rows = qkv_rows(w);
+  w.qkv = DeviceBuffer(static_cast<std::size_t>(rows * in) * 2, "q/k/v projection");
+  auto* dst = w.qkv.as<__nv_bfloat16>();
+  for (GpuMatrix* m : parts) {
+    if (m->empty()) continue;
+    const std::size_t bytes = static_cast<std::size_t>(m->out() * in) * 2;
+    QG_CUDA_CHECK(cudaMemcpy(dst, m->bf16(nullptr, nullptr), bytes, cudaMemcpyDeviceToDevice));
+    device_bytes -= m->device_bytes();
+    *m = GpuMatrix::borrow(m->name(), m->out(), in, dst);
+    dst += m->out() * in;
+  }
+  device_bytes += w.qkv.bytes();
+}
 
 constexpr std::int64_t kSlabElements = std::int64_t{1} << 24;  // host conversion slab: 16M values (32 MiB bf16)
 
@@ -207,6 +231,7 @@ GpuModelWeights load_gpu_weights(const Gemma4TextConfig& c, WeightSource& source
       w.k_norm = load.f32(p + "self_attn.k_norm.weight");
       check_fp16_keys(w.k_norm, l.d_head, p + "self_attn.k_norm.weight");
     }
+    if (!l.kv_shared) fuse_qkv(w, m.device_bytes);
     w.o_proj = load.matrix(p + "self_attn.o_proj.weight");
     w.gate_proj = load.matrix(p + "mlp.gate_proj.weight");
     w.up_proj = load.matrix(p + "mlp.up_proj.weight");

@@ -50,6 +50,11 @@ struct GpuLayerWeights {
   DeviceBuffer input_norm, post_attention_norm, pre_ffn_norm, post_ffn_norm;  // fp32 [H]
   float layer_scalar = 1.0f;
   GpuMatrix q_proj, k_proj, v_proj, o_proj;  // k/v empty on KV-shared layers, v also with k_eq_v
+  // Dense layers that compute their own K/V: q, k (and v) live as consecutive rows of one [q; k; v] matrix here
+  // (q_proj/k_proj/v_proj borrow their rows), so the fast precision runs one GEMM instead of three (k and v alone
+  // are 512 outputs wide: 64 output tiles, half an H100 idle). Empty otherwise (quantized weights are
+  // dequantized side by side into the workspace instead, see qkv_rows()).
+  DeviceBuffer qkv;
   DeviceBuffer q_norm, k_norm;               // fp32 [d_head]
   GpuMatrix gate_proj, up_proj, down_proj;
   // MoE
@@ -61,6 +66,9 @@ struct GpuLayerWeights {
   GpuMatrix ple_gate, ple_projection;
   DeviceBuffer post_ple_norm;
 };
+
+// Output rows of the [q; k; v] projection of a layer that computes its own K/V (v absent with k_eq_v).
+std::int64_t qkv_rows(const GpuLayerWeights& w);
 
 struct GpuModelWeights {
   DeviceBuffer embedding;   // bf16 [V, H]

@@ -66,38 +66,71 @@ __device__ inline double block_sum(double v, double* warp_sums) {
   return total;
 }
 
+// kPer > 0: rows of at most kPer * 256 values, each thread keeping its values of x and y in registers between the
+// passes (E4B's 2560: 10 each); kPer = 0: any width, re-reading them (L1/L2 hits). Same values, same order.
+template <int kPer>
 __global__ void __launch_bounds__(detail::kRmsThreads)
     add_rms_norm_then_kernel(float* __restrict__ x, const float* __restrict__ y, const float* __restrict__ w,
                              std::int64_t rows, std::int64_t width, float eps, float scale, NextInput next,
                              const float* __restrict__ next_w, __nv_bfloat16* __restrict__ next_out) {
+  constexpr int kT = detail::kRmsThreads;
   __shared__ double warp_sums[detail::kRmsWarpsPerBlock];
+  const std::int64_t t = threadIdx.x;
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {  // block-uniform loop
     float* xr = x + r * width;
     const float* yr = y + r * width;
-    double sum_sq = 0.0;
-    for (std::int64_t j = threadIdx.x; j < width; j += detail::kRmsThreads) {
-      const double v = static_cast<double>(yr[j]);
-      sum_sq = __fma_rn(v, v, sum_sq);
-    }
-    const float inv_rms = detail::inv_rms_from_sum(block_sum(sum_sq, warp_sums), width, eps);
-    double next_sq = 0.0;
-    for (std::int64_t j = threadIdx.x; j < width; j += detail::kRmsThreads) {
-      float v = __fadd_rn(xr[j], detail::apply_rms(yr[j], inv_rms, w, j));
-      if (scale != 1.0f) v = __fmul_rn(v, scale);
-      xr[j] = v;
-      const double d = static_cast<double>(v);
-      next_sq = __fma_rn(d, d, next_sq);
-    }
-    if (next == NextInput::kNone) continue;
     __nv_bfloat16* out = next_out + r * width;
-    if (next == NextInput::kRaw) {
-      for (std::int64_t j = threadIdx.x; j < width; j += detail::kRmsThreads)
-        out[j] = __ushort_as_bfloat16(::qg::f32_to_bf16(xr[j]));  // this thread's own store above
-      continue;
+    double sum_sq = 0.0, next_sq = 0.0;
+    if constexpr (kPer > 0) {
+      float xv[kPer], yv[kPer];
+#pragma unroll
+      for (int k = 0; k < kPer; ++k)
+        if (t + kT * k < width) {
+          yv[k] = yr[t + kT * k];
+          xv[k] = xr[t + kT * k];
+          const double v = static_cast<double>(yv[k]);
+          sum_sq = __fma_rn(v, v, sum_sq);
+        }
+      const float inv_rms = detail::inv_rms_from_sum(block_sum(sum_sq, warp_sums), width, eps);
+#pragma unroll
+      for (int k = 0; k < kPer; ++k)
+        if (t + kT * k < width) {
+          float v = __fadd_rn(xv[k], detail::apply_rms(yv[k], inv_rms, w, t + kT * k));
+          if (scale != 1.0f) v = __fmul_rn(v, scale);
+          xr[t + kT * k] = xv[k] = v;
+          const double d = static_cast<double>(v);
+          next_sq = __fma_rn(d, d, next_sq);
+        }
+      if (next == NextInput::kNone) continue;
+      const float next_inv =
+          next == NextInput::kNormed ? detail::inv_rms_from_sum(block_sum(next_sq, warp_sums), width, eps) : 0.0f;
+#pragma unroll
+      for (int k = 0; k < kPer; ++k)
+        if (t + kT * k < width) {
+          const float v = next == NextInput::kRaw ? xv[k] : detail::apply_rms(xv[k], next_inv, next_w, t + kT * k);
+          out[t + kT * k] = __ushort_as_bfloat16(::qg::f32_to_bf16(v));
+        }
+    } else {
+      for (std::int64_t j = t; j < width; j += kT) {
+        const double v = static_cast<double>(yr[j]);
+        sum_sq = __fma_rn(v, v, sum_sq);
+      }
+      const float inv_rms = detail::inv_rms_from_sum(block_sum(sum_sq, warp_sums), width, eps);
+      for (std::int64_t j = t; j < width; j += kT) {
+        float v = __fadd_rn(xr[j], detail::apply_rms(yr[j], inv_rms, w, j));
+        if (scale != 1.0f) v = __fmul_rn(v, scale);
+        xr[j] = v;
+        const double d = static_cast<double>(v);
+        next_sq = __fma_rn(d, d, next_sq);
+      }
+      if (next == NextInput::kNone) continue;
+      const float next_inv =
+          next == NextInput::kNormed ? detail::inv_rms_from_sum(block_sum(next_sq, warp_sums), width, eps) : 0.0f;
+      for (std::int64_t j = t; j < width; j += kT) {  // x[j]: this thread's own store above
+        const float v = next == NextInput::kRaw ? xr[j] : detail::apply_rms(xr[j], next_inv, next_w, j);
+        out[j] = __ushort_as_bfloat16(::qg::f32_to_bf16(v));
+      }
     }
-    const float next_inv = detail::inv_rms_from_sum(block_sum(next_sq, warp_sums), width, eps);
-    for (std::int64_t j = threadIdx.x; j < width; j += detail::kRmsThreads)
-      out[j] = __ushort_as_bfloat16(::qg::f32_to_bf16(detail::apply_rms(xr[j], next_inv, next_w, j)));
   }
 }
 
@@ -118,8 +151,13 @@ void add_rms_norm_then(float* x, const float* y, const float* w, std::int64_t ro
     return;
   }
   const std::int64_t blocks = std::min(rows, detail::kRmsMaxBlocks);
-  add_rms_norm_then_kernel<<<static_cast<unsigned>(blocks), detail::kRmsThreads, 0, stream>>>(
-      x, y, w, rows, width, eps, scale, next, next_w, next_out);
+  constexpr int kPer = 16;  // values a thread keeps in registers: rows up to 4096 wide
+  if (width <= kPer * detail::kRmsThreads)
+    add_rms_norm_then_kernel<kPer><<<static_cast<unsigned>(blocks), detail::kRmsThreads, 0, stream>>>(
+        x, y, w, rows, width, eps, scale, next, next_w, next_out);
+  else
+    add_rms_norm_then_kernel<0><<<static_cast<unsigned>(blocks), detail::kRmsThreads, 0, stream>>>(
+        x, y, w, rows, width, eps, scale, next, next_w, next_out);
   check_launch("add_rms_norm_then");
 }
 

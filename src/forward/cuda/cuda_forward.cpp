@@ -95,7 +95,9 @@ void CudaForward::Impl::init_buffers() {
   moe_bf16 = DeviceBuffer(R * static_cast<std::size_t>(widths.moe_bf16) * 2, "MoE bf16 buffers");
   ids = DeviceBuffer(R * 4, "token ids");
   if (lim.precision == GemmInputPrecision::kFast)
-    gemm_attention = std::make_unique<cuda::GemmAttention>(lim.max_batch_tokens, widths.q, kAttentionScoreBytes);
+    gemm_attention = std::make_unique<cuda::GemmAttention>(
+        lim.max_batch_tokens, widths.q, kAttentionScoreBytes,
+        options.fused_kernels ? cuda::GemmAttention::Method::kAuto : cuda::GemmAttention::Method::kGemm);
   positions = DeviceBuffer(R * 4, "positions");
   kv_start = DeviceBuffer(R * 8, "cache slots");
   kv_dest = DeviceBuffer(R * 8, "cache rows");

@@ -44,6 +44,9 @@ struct CudaForwardOptions {
   std::uint64_t headroom_bytes = std::uint64_t{512} << 20;
   // Time each phase of a step with CUDA events (one sync per step): profile_report() says where time went.
   bool profile = false;
+  // Fast precision: the fused attention kernel, one-pass attention inputs and the merged q/k/v GEMM where the head
+  // dims allow them. false runs attention by GEMMs and the separate kernels instead (tests compare the two).
+  bool fused_kernels = true;
 };
 
 // Random weights for a synthetic model (speed and memory runs without a checkpoint).

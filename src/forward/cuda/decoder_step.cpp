@@ -170,7 +170,8 @@ struct Step {
     float* q = e.q.as<float>();
     // Fast precision, head dims 64..512: q/k/v norm, RoPE and fp16 rounding in one pass each, written straight
     // into the attention's fp16 queries and the fp16 cache (kernels/attention_input_kernels.cuh, same bits).
-    const bool one_pass = e.gemm_attention != nullptr && attention_input_supported(static_cast<int>(D));
+    const bool one_pass =
+        e.gemm_attention != nullptr && e.options.fused_kernels && attention_input_supported(static_cast<int>(D));
     __half* q16 = one_pass ? e.gemm_attention->query_buffer() : nullptr;
     // ... and a layer with its own K/V runs q, k and v as one GEMM when their weights sit side by side.
     const bf16* qkv_w = one_pass && !l.kv_shared ? merged_qkv_weights(w) : nullptr;

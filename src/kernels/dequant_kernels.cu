@@ -3,6 +3,7 @@
 // order, each spelled with an explicit round-to-nearest intrinsic (__fmul_rn, __fsub_rn, __fdiv_rn) so that
 // nvcc can neither fuse them into an FMA nor use an approximate division, then the same RNE helpers of
 // common/float_formats.h. Results are therefore bit-identical to dequantize_16bit().
+#include <cuda_bf16.h>
 #include <fmt/format.h>
 
 #include <algorithm>
@@ -82,6 +83,13 @@ __global__ void dequantize_kernel(DequantParams p, std::uint16_t* __restrict__ o
   }
 }
 
+// bf16 bits of fp32 v rounded to nearest even: the hardware conversion (one instruction on sm_80+) for finite values,
+// where it equals f32_to_bf16(round_bf16(v)); that software pair for inf and NaN, keeping the CPU's NaN bits. On an
+// H200 the software rounding made the word kernel compute-bound (about 25 integer operations a value).
+__device__ __forceinline__ std::uint16_t bf16_bits_rne(float v) {
+  return isfinite(v) ? __bfloat16_as_ushort(__float2bfloat16_rn(v)) : f32_to_bf16(round_bf16(v));
+}
+
 // The common W4A16/W8A16 layout (pack-quantized, no zero point, groups of a multiple of the values per word,
 // no g_idx, in % values-per-word == 0): one thread per int32 word, the word's 8 (4-bit) or 4 (8-bit) values
 // written as one 16- or 8-byte store. The same per-value operations as dequant_one, so the same bits.
@@ -102,7 +110,7 @@ __global__ void dequantize_words_kernel(DequantParams p, int words_per_row, int 
         const std::uint32_t u = (word >> (j * kBits)) & ((1u << kBits) - 1u);
         const std::int32_t q = static_cast<std::int32_t>(u) - (1 << (kBits - 1));
         const float v = __fmul_rn(static_cast<float>(q), scale);
-        bits[j] = p.out_f16 ? f32_to_bf16(f16_to_f32(f32_to_f16(round_f16(v)))) : f32_to_bf16(round_bf16(v));
+        bits[j] = p.out_f16 ? f32_to_bf16(f16_to_f32(f32_to_f16(round_f16(v)))) : bf16_bits_rne(v);
       }
       std::uint16_t* dst = out + r * p.in + cw * kPer;
       if constexpr (kPer == 8) {

@@ -40,6 +40,7 @@
 #include "evals/kl_device_comparer.h"
 #include "evals/kl_eval.h"
 #include "evals/kl_ref_cache.h"
+#include "engine_options.h"
 #include "forward/cuda/cuda_forward.h"
 #include "forward_test_util.h"
 #include "checkpoint/safetensors_writer.h"
@@ -150,12 +151,7 @@ std::vector<TokenId> golden_ids(const std::string& fixture, const std::string& f
 
 CudaForwardOptions small_steps(std::int64_t batch_tokens,
                                GemmInputPrecision precision = GemmInputPrecision::kAccurate) {
-  CudaForwardOptions o;
-  o.limits.precision = precision;
-  o.limits.max_batch_tokens = batch_tokens;
-  o.limits.max_context = 1024;
-  o.limits.logits_rows = 16;
-  return o;
+  return engine_options(batch_tokens, precision, 1024, 16);
 }
 
 }  // namespace

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "catch.h"
+#include "engine_options.h"
 #include "forward/cuda/cuda_forward.h"
 #include "forward_test_util.h"
 #include "long_e_style_config.h"
@@ -24,19 +25,13 @@ using namespace qg::test;
 
 TEST_CASE("cuda engine: the fast precision's fused paths agree with its separate kernels", "[gpu]") {
   const Gemma4Config config = long_e_style_config(true);
-  auto options = [](GemmInputPrecision p) {
-    CudaForwardOptions o;
-    o.limits.precision = p;
-    o.limits.max_batch_tokens = 128;  // 300-token sequences span steps
-    o.limits.max_context = 1024;
-    o.limits.logits_rows = 64;
-    return o;
-  };
   const SyntheticWeights weights{.seed = 11};
-  CudaForwardOptions unfused = options(GemmInputPrecision::kFast);
+  // 128-row steps: the 300-token sequence spans three.
+  const CudaForwardOptions fused = engine_options(128, GemmInputPrecision::kFast, 1024, 64);
+  CudaForwardOptions unfused = fused;
   unfused.fused_kernels = false;
   auto separate = CudaForward::synthetic(config, weights, unfused);
-  auto fast = CudaForward::synthetic(config, weights, options(GemmInputPrecision::kFast));
+  auto fast = CudaForward::synthetic(config, weights, fused);
   std::vector<std::vector<TokenId>> batch;
   for (int len : {300, 45, 1}) {
     std::vector<TokenId> s(static_cast<std::size_t>(len));

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "catch.h"
+#include "engine_options.h"
 #include "forward/cuda/cuda_forward.h"
 #include "forward_test_util.h"
 #include "long_e_style_config.h"
@@ -17,15 +18,6 @@ using namespace qg;
 using namespace qg::test;
 
 namespace {
-
-CudaForwardOptions steps_of(std::int64_t rows, GemmInputPrecision precision) {
-  CudaForwardOptions o;
-  o.limits.precision = precision;
-  o.limits.max_batch_tokens = rows;
-  o.limits.max_context = 2048;
-  o.limits.logits_rows = 64;
-  return o;
-}
 
 // Logits of the rows each sequence asks for, [sequence][row * V + v] from its first asked row.
 std::vector<std::vector<float>> score_from(Forward& f, const std::vector<std::vector<TokenId>>& batch,
@@ -57,7 +49,7 @@ TEST_CASE("cuda engine: rows without logits skip the KV-shared layers, with the 
                           Case{"head dims 16/32, fast (attention by GEMMs: no cut)", false, GemmInputPrecision::kFast,
                                false});
   INFO(c.what);
-  const CudaForwardOptions o = steps_of(256, c.precision);
+  const CudaForwardOptions o = engine_options(256, c.precision, 2048, 64);
   auto gpu = CudaForward::synthetic(long_e_style_config(c.fused_heads), SyntheticWeights{.seed = 5}, o);
   const std::int64_t V = gpu->config().n_vocab;
   std::vector<std::vector<TokenId>> batch;

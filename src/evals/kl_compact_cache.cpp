@@ -156,15 +156,10 @@ bool write_kl_compact_cache(Forward& ref, const KlChunkPlan& plan, KlCompactCach
 
 namespace {
 // Forwards everything to the real comparer and hands the reference rows to the writer on the way.
-class TeeComparer final : public KlRowComparer {
+class TeeComparer final : public ForwardingKlRowComparer {
  public:
   TeeComparer(KlRowComparer& inner, KlCompactCacheWriter& writer, std::size_t chunk)
-      : inner_(inner), writer_(writer), chunk_(chunk) {}
-  bool logits_on_device() const override { return inner_.logits_on_device(); }
-  void begin_chunk(std::int64_t n_scored, std::int64_t n_vocab) override {
-    n_vocab_ = n_vocab;
-    inner_.begin_chunk(n_scored, n_vocab);
-  }
+      : ForwardingKlRowComparer(inner), writer_(writer), chunk_(chunk) {}
   void keep_reference(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::int64_t n) override {
     if (lc.logits.empty())
       throw Error("--save-ref-cache with --cand needs host logits (the comparison runs on the host then)");
@@ -175,16 +170,10 @@ class TeeComparer final : public KlRowComparer {
     writer_.add_rows(chunk_, rows, row, n);
     inner_.keep_reference_host(rows, row, n);
   }
-  void compare(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::span<const TokenId> next,
-               std::vector<metrics::TokenKl>& out) override {
-    inner_.compare(lc, r0, row, next, out);
-  }
 
  private:
-  KlRowComparer& inner_;
   KlCompactCacheWriter& writer_;
   std::size_t chunk_;
-  std::int64_t n_vocab_ = 0;
 };
 }  // namespace
 

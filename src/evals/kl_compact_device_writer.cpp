@@ -82,13 +82,11 @@ bool write_kl_compact_cache_device(Forward& ref, const KlChunkPlan& plan, KlComp
 
 namespace {
 // Forwards everything to the real (device) comparer and compacts the reference rows into the sink on the way.
-class DeviceTeeComparer final : public KlRowComparer {
+class DeviceTeeComparer final : public ForwardingKlRowComparer {
  public:
   DeviceTeeComparer(KlRowComparer& inner, DeviceCompactRowSink& sink, std::size_t chunk_index,
                     const std::vector<TokenId>& chunk, std::int64_t first_scored_row)
-      : inner_(inner), sink_(sink), index_(chunk_index), chunk_(chunk), first_(first_scored_row) {}
-  bool logits_on_device() const override { return inner_.logits_on_device(); }
-  void begin_chunk(std::int64_t n_scored, std::int64_t n_vocab) override { inner_.begin_chunk(n_scored, n_vocab); }
+      : ForwardingKlRowComparer(inner), sink_(sink), index_(chunk_index), chunk_(chunk), first_(first_scored_row) {}
   void keep_reference(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::int64_t n) override {
     if (lc.device_logits == nullptr)
       throw Error("internal: the GPU reference cache writer needs the reference's logits on the GPU (device comparer)");
@@ -99,13 +97,8 @@ class DeviceTeeComparer final : public KlRowComparer {
   void keep_reference_host(const float*, std::int64_t, std::int64_t) override {
     throw Error("internal: the GPU reference cache writer takes device rows only");
   }
-  void compare(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::span<const TokenId> next,
-               std::vector<metrics::TokenKl>& out) override {
-    inner_.compare(lc, r0, row, next, out);
-  }
 
  private:
-  KlRowComparer& inner_;
   DeviceCompactRowSink& sink_;
   std::size_t index_;
   const std::vector<TokenId>& chunk_;

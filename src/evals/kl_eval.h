@@ -118,6 +118,28 @@ class KlRowComparer {
 };
 std::unique_ptr<KlRowComparer> host_kl_comparer();
 
+// A comparer that hands everything to another one: decorators (the reference-cache writers' tees) override only
+// what they add to.
+class ForwardingKlRowComparer : public KlRowComparer {
+ public:
+  explicit ForwardingKlRowComparer(KlRowComparer& inner) : inner_(inner) {}
+  bool logits_on_device() const override { return inner_.logits_on_device(); }
+  void begin_chunk(std::int64_t n_scored, std::int64_t n_vocab) override { inner_.begin_chunk(n_scored, n_vocab); }
+  void keep_reference(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::int64_t n) override {
+    inner_.keep_reference(lc, r0, row, n);
+  }
+  void keep_reference_host(const float* rows, std::int64_t row, std::int64_t n) override {
+    inner_.keep_reference_host(rows, row, n);
+  }
+  void compare(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::span<const TokenId> next,
+               std::vector<metrics::TokenKl>& out) override {
+    inner_.compare(lc, r0, row, next, out);
+  }
+
+ protected:
+  KlRowComparer& inner_;
+};
+
 // Where a chunk's reference rows come from: the reference model run live, or a cache (evals/kl_ref_cache.h).
 class KlReference {
  public:

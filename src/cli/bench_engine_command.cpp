@@ -19,6 +19,7 @@
 #include "evals/engine_bench.h"
 #include "evals/kl_compact_measure.h"
 #include "evals/kl_eval.h"
+#include "evals/kl_overlap.h"
 #include "evals/mmlu_data.h"
 #include "evals/mmlu_eval.h"
 #include "evals/mmlu_prompts.h"
@@ -38,7 +39,7 @@ struct BenchEngineArgs {
   int warmup = 1, repeats = 3, shots = 5;
   std::size_t limit = 0, mmlu_batch = 64;
   std::uint64_t seed = 1;
-  bool no_shapes = false, profile = false;
+  bool no_shapes = false, profile = false, no_overlap = false;
   EngineArgs engine;
 };
 
@@ -206,6 +207,7 @@ nlohmann::json kl_end_to_end(const BenchEngineArgs& a, const std::vector<ModelCh
                                static_cast<double>(p.tokens_scored) / p.seconds);
   };
   KlRun run;
+  bool overlapped = false;  // the reference one chunk ahead on a second thread (evals/kl_overlap.h)
   std::optional<KlCompactMeasurement> compact;  // --kl-compact-k: the exact run plus the two compact-cache passes
   if (a.kl_compact_k > 0) {
     const CompactCacheFile file;
@@ -217,7 +219,13 @@ nlohmann::json kl_end_to_end(const BenchEngineArgs& a, const std::vector<ModelCh
     run = std::move(compact->exact);
   } else {
     const auto comparer = open_kl_comparer(*ref, *cand);
-    run = run_kl(*ref, *cand, plan, options, comparer.get());
+    const auto rows_bytes = static_cast<std::size_t>(plan.scored_per_chunk * ref->config().n_vocab) * 4;
+    const auto second = a.no_overlap ? nullptr : open_second_kl_comparer(*ref, *cand, rows_bytes);
+    overlapped = second != nullptr;
+    if (second)
+      run = run_kl_overlapped(*ref, *cand, plan, options, *comparer, *second);
+    else
+      run = run_kl(*ref, *cand, plan, options, comparer.get());
   }
   if (a.profile)
     std::cout << "\nGPU time per phase" << (compact ? " (the compact cache's passes included)" : "") << ", reference:\n"
@@ -229,17 +237,17 @@ nlohmann::json kl_end_to_end(const BenchEngineArgs& a, const std::vector<ModelCh
   const double outside = total_s - run.progress.forward_seconds;
   std::cout << fmt::format(
       "\nKL {} vs {} on {}: {} chunks x {} tokens, {} scored tokens in {:.2f} s ({:.0f} scored tokens/s; models "
-      "opened in {:.1f} s, not counted)\n  the two forward passes: {:.2f} s; everything else (tokenizing {:.2f} s, "
+      "opened in {:.1f} s, not counted){}\n  the two forward passes: {:.2f} s; everything else (tokenizing {:.2f} s, "
       "KL, statistics, bookkeeping): {:.2f} s = {:.1f} % of the run\n  mean KL {:.6g}\n",
       models[0].label, models[1].label, forward_device_name(*cand), plan.chunks.size(), plan.ctx,
       run.progress.tokens_scored, total_s, static_cast<double>(run.progress.tokens_scored) / total_s, open_s,
-      run.progress.forward_seconds, tokenize_s, outside, 100.0 * outside / total_s, summary.kl_mean.value);
+      overlapped ? "; the reference one chunk ahead of the candidate" : "", run.progress.forward_seconds, tokenize_s, outside, 100.0 * outside / total_s, summary.kl_mean.value);
   nlohmann::json out = {{"reference", models[0].label}, {"candidate", models[1].label}, {"device", forward_device_name(*cand)},
           {"chunks", plan.chunks.size()}, {"ctx", plan.ctx}, {"scored_tokens", run.progress.tokens_scored},
           {"seconds", total_s}, {"tokenize_seconds", tokenize_s}, {"forward_seconds", run.progress.forward_seconds},
           {"outside_forward_fraction", outside / total_s}, {"open_seconds", open_s},
           {"scored_tokens_per_second", static_cast<double>(run.progress.tokens_scored) / total_s},
-          {"kl_mean", summary.kl_mean.value}, {"corpus", corpus.identity}};
+          {"kl_mean", summary.kl_mean.value}, {"overlapped", overlapped}, {"corpus", corpus.identity}};
   if (compact) out["kl_compact"] = report_kl_compact(*compact, models, a, ref->config().n_vocab, plan.chunks.size());
   return out;
 }
@@ -293,6 +301,7 @@ CommandRunner register_bench_engine(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--shapes", a->shapes, "BxT shapes of the forward benchmark")->capture_default_str();
   cmd->add_flag("--no-shapes", a->no_shapes, "skip the forward benchmark");
+  cmd->add_flag("--no-overlap", a->no_overlap, "KL: the reference strictly before the candidate on each chunk");
   cmd->add_option("--warmup", a->warmup, "untimed calls per shape")->capture_default_str();
   cmd->add_option("--repeats", a->repeats, "timed calls per shape (the median is reported)")->capture_default_str();
   cmd->add_option("--seed", a->seed, "seed of the random ids and synthetic weights")->capture_default_str();

@@ -29,6 +29,12 @@ class DeviceComparer final : public KlRowComparer {
     require_device(lc);
     QG_CUDA_CHECK(cudaMemcpyAsync(rows_.as<float>() + row * n_vocab_, lc.device_logits + r0 * n_vocab_,
                                   static_cast<std::size_t>(n * n_vocab_) * 4, cudaMemcpyDeviceToDevice, stream(lc)));
+    kept_on_ = stream(lc);
+  }
+
+  void wait_reference_kept() override {
+    if (kept_on_ != nullptr) QG_CUDA_CHECK(cudaStreamSynchronize(kept_on_));
+    kept_on_ = nullptr;
   }
 
   void keep_reference_host(const float* rows, std::int64_t row, std::int64_t n) override {
@@ -71,6 +77,7 @@ class DeviceComparer final : public KlRowComparer {
   static cudaStream_t stream(const LogitsChunk& lc) { return static_cast<cudaStream_t>(lc.cuda_stream); }
 
   std::int64_t n_vocab_ = 0;
+  cudaStream_t kept_on_ = nullptr;  // the stream of the last keep_reference copies
   cuda::DeviceBuffer rows_, next_, results_;
   std::vector<cuda::TokenKlRow> host_;
 };
@@ -78,5 +85,11 @@ class DeviceComparer final : public KlRowComparer {
 }  // namespace
 
 std::unique_ptr<KlRowComparer> device_kl_comparer() { return std::make_unique<DeviceComparer>(); }
+
+bool device_has_room_for_kl_rows(std::size_t bytes) {
+  std::size_t free_bytes = 0, total = 0;
+  QG_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
+  return free_bytes >= bytes + kKlRowsHeadroomBytes;
+}
 
 }  // namespace qg

@@ -4,6 +4,7 @@
 // chunk is compared where the engine left it (kernels/kl_kernels.cuh); only the per-token results
 // (64 bytes a token) come back to the host. Equal to the host comparer's metrics::token_kl_ref up to the order
 // of the double sums (tests/kernels/kl_test.cpp).
+#include <cstddef>
 #include <memory>
 
 #include "evals/kl_eval.h"
@@ -11,5 +12,11 @@
 namespace qg {
 
 std::unique_ptr<KlRowComparer> device_kl_comparer();
+
+// What a GPU must keep free beside the KL comparers' rows: the comparers' small buffers, cuBLAS's lazily made
+// handles, the allocator's rounding and another process's growth.
+constexpr std::size_t kKlRowsHeadroomBytes = std::size_t{1} << 30;
+// Whether the current device has `bytes` free plus that headroom (cudaMemGetInfo).
+bool device_has_room_for_kl_rows(std::size_t bytes);
 
 }  // namespace qg

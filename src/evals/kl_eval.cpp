@@ -262,51 +262,56 @@ KlRun run_kl(KlReference& reference, Forward& cand, const KlChunkPlan& plan, con
 
 void run_kl_range(KlReference& reference, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options,
                   KlRowComparer& comparer, std::size_t begin, std::size_t end, KlRun& run) {
-  const std::int64_t n_vocab = cand.config().n_vocab;
-  const std::int64_t first = plan.first_scored_row, n_scored = plan.scored_per_chunk;
   run.progress.n_chunks = static_cast<std::int64_t>(plan.chunks.size());
-  const ScoreOptions score_options = kl_score_options(plan, options, comparer);
-  std::vector<metrics::TokenKl> results;
   for (std::size_t ci = begin; ci < end && ci < plan.chunks.size(); ++ci) {
     if (options.should_stop && options.should_stop()) {
       run.partial = true;
       return;
     }
-    const auto& chunk = plan.chunks[ci];
-    const std::string what = fmt::format("chunk {}", ci);
-    check_tokens(cand.config(), chunk, 0, what);
-    comparer.begin_chunk(n_scored, n_vocab);
-    reference.fill(ci, chunk, comparer);
-    metrics::KlAccumulator chunk_acc;
-    cand.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
-      const auto m0 = std::chrono::steady_clock::now();
-      std::int64_t r0 = 0, row = 0;
-      const std::int64_t n = scored_rows(plan, lc, &r0, &row);
-      if (n == 0) return;
-      const std::int64_t pos0 = first + row;
-      comparer.compare(lc, r0, row, TokenSpan(chunk).subspan(static_cast<std::size_t>(pos0 + 1), static_cast<std::size_t>(n)),
-                       results);
-      for (std::int64_t i = 0; i < n; ++i) {
-        const metrics::TokenKl& t = results[static_cast<std::size_t>(i)];
-        const std::int64_t pos = pos0 + i;
-        if (!std::isfinite(t.kl) || !std::isfinite(t.kl_reverse) || !std::isfinite(t.nll_ref) ||
-            !std::isfinite(t.nll_cand))
-          throw Error(fmt::format("{}, row {}: non-finite KL/NLL (KL {}, NLL ref {}, NLL cand {}): a model "
-                                  "produced inf/NaN logits",
-                                  what, pos, t.kl, t.nll_ref, t.nll_cand));
-        chunk_acc.add(t);
-        if (options.on_token)
-          options.on_token(static_cast<std::int64_t>(ci), pos, chunk[static_cast<std::size_t>(pos + 1)], t);
-      }
-      run.metric_seconds += seconds_since(m0);
-    }, score_options);
-    run.acc.merge(chunk_acc);
-    run.progress.chunks_done = static_cast<std::int64_t>(ci) + 1;
-    run.progress.tokens_scored = run.acc.count();
-    run.progress.seconds = seconds_since(run.start);
-    run.progress.forward_seconds = run.progress.seconds - run.metric_seconds;
-    if (options.on_chunk) options.on_chunk(run.progress);
+    check_tokens(cand.config(), plan.chunks[ci], 0, fmt::format("chunk {}", ci));
+    comparer.begin_chunk(plan.scored_per_chunk, cand.config().n_vocab);
+    reference.fill(ci, plan.chunks[ci], comparer);
+    compare_kl_chunk(cand, plan, options, comparer, ci, run);
   }
+}
+
+void compare_kl_chunk(Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options, KlRowComparer& comparer,
+                      std::size_t ci, KlRun& run) {
+  const std::int64_t first = plan.first_scored_row;
+  const auto& chunk = plan.chunks[ci];
+  const std::string what = fmt::format("chunk {}", ci);
+  check_tokens(cand.config(), chunk, 0, what);
+  run.progress.n_chunks = static_cast<std::int64_t>(plan.chunks.size());
+  std::vector<metrics::TokenKl> results;
+  metrics::KlAccumulator chunk_acc;
+  cand.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
+    const auto m0 = std::chrono::steady_clock::now();
+    std::int64_t r0 = 0, row = 0;
+    const std::int64_t n = scored_rows(plan, lc, &r0, &row);
+    if (n == 0) return;
+    const std::int64_t pos0 = first + row;
+    comparer.compare(lc, r0, row, TokenSpan(chunk).subspan(static_cast<std::size_t>(pos0 + 1), static_cast<std::size_t>(n)),
+                     results);
+    for (std::int64_t i = 0; i < n; ++i) {
+      const metrics::TokenKl& t = results[static_cast<std::size_t>(i)];
+      const std::int64_t pos = pos0 + i;
+      if (!std::isfinite(t.kl) || !std::isfinite(t.kl_reverse) || !std::isfinite(t.nll_ref) ||
+          !std::isfinite(t.nll_cand))
+        throw Error(fmt::format("{}, row {}: non-finite KL/NLL (KL {}, NLL ref {}, NLL cand {}): a model "
+                                "produced inf/NaN logits",
+                                what, pos, t.kl, t.nll_ref, t.nll_cand));
+      chunk_acc.add(t);
+      if (options.on_token)
+        options.on_token(static_cast<std::int64_t>(ci), pos, chunk[static_cast<std::size_t>(pos + 1)], t);
+    }
+    run.metric_seconds += seconds_since(m0);
+  }, kl_score_options(plan, options, comparer));
+  run.acc.merge(chunk_acc);
+  run.progress.chunks_done = static_cast<std::int64_t>(ci) + 1;
+  run.progress.tokens_scored = run.acc.count();
+  run.progress.seconds = seconds_since(run.start);
+  run.progress.forward_seconds = run.progress.seconds - run.metric_seconds;
+  if (options.on_chunk) options.on_chunk(run.progress);
 }
 
 }  // namespace qg

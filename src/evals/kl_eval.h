@@ -115,6 +115,9 @@ class KlRowComparer {
   // next token of row row + i. Fills out[0..n).
   virtual void compare(const LogitsChunk& lc, std::int64_t r0, std::int64_t row, std::span<const TokenId> next,
                        std::vector<metrics::TokenKl>& out) = 0;
+  // Returns once the rows handed to keep_reference(_host) are in place: a GPU comparer's copies run on the
+  // reference engine's stream, and run_kl_overlapped compares them from another thread and stream.
+  virtual void wait_reference_kept() {}
 };
 std::unique_ptr<KlRowComparer> host_kl_comparer();
 
@@ -135,6 +138,7 @@ class ForwardingKlRowComparer : public KlRowComparer {
                std::vector<metrics::TokenKl>& out) override {
     inner_.compare(lc, r0, row, next, out);
   }
+  void wait_reference_kept() override { inner_.wait_reference_kept(); }
 
  protected:
   KlRowComparer& inner_;
@@ -176,5 +180,9 @@ KlRun run_kl(KlReference& reference, Forward& cand, const KlChunkPlan& plan, con
 // the results are bit-identical. Sets run.partial and returns when should_stop says so.
 void run_kl_range(KlReference& reference, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options,
                   KlRowComparer& comparer, std::size_t begin, std::size_t end, KlRun& run);
+// One chunk of run_kl_range after the reference rows are kept: runs the candidate on chunk `ci`, compares its
+// scored rows with those `comparer` holds, adds them to `run` and reports progress.
+void compare_kl_chunk(Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options, KlRowComparer& comparer,
+                      std::size_t ci, KlRun& run);
 
 }  // namespace qg

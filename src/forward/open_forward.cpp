@@ -105,6 +105,17 @@ std::unique_ptr<KlRowComparer> open_kl_comparer(const Forward& ref, const Forwar
   return host_kl_comparer();
 }
 
+std::unique_ptr<KlRowComparer> open_second_kl_comparer(const Forward& ref, const Forward& cand,
+                                                       std::size_t rows_bytes) {
+#ifdef QG_HAVE_CUDA
+  if (ref.device().rfind("cuda", 0) == 0 && ref.device() == cand.device() && device_has_room_for_kl_rows(2 * rows_bytes))
+    return device_kl_comparer();
+#else
+  (void)ref, (void)cand, (void)rows_bytes;
+#endif
+  return nullptr;
+}
+
 std::unique_ptr<evals::MmluRowScorer> open_mmlu_row_scorer(const Forward& forward) {
 #ifdef QG_HAVE_CUDA
   if (dynamic_cast<const CudaForward*>(&forward) != nullptr) return evals::device_mmlu_row_scorer();

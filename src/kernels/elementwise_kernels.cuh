@@ -15,6 +15,11 @@ namespace qg::cuda {
 void gelu_tanh_mul_to_bf16(const float* gate, std::int64_t gate_stride, const float* up, std::int64_t up_stride,
                            std::int64_t rows, std::int64_t width, __nv_bfloat16* out, std::int64_t out_stride,
                            cudaStream_t stream);
+// The same from bf16 gate/up (a bf16_to_bf16 GEMM's [gate | up] halves in the fast precision): each input is
+// widened exactly, so the result equals gelu_tanh_mul_to_bf16 of the same values given as fp32.
+void gelu_tanh_mul_bf16_to_bf16(const __nv_bfloat16* gate, std::int64_t gate_stride, const __nv_bfloat16* up,
+                                std::int64_t up_stride, std::int64_t rows, std::int64_t width, __nv_bfloat16* out,
+                                std::int64_t out_stride, cudaStream_t stream);
 // The same values unrounded (fp32 out): the engine's accurate mode splits them into two bf16 GEMM inputs.
 void gelu_tanh_mul_to_f32(const float* gate, std::int64_t gate_stride, const float* up, std::int64_t up_stride,
                           std::int64_t rows, std::int64_t width, float* out, std::int64_t out_stride,

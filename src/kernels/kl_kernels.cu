@@ -1,6 +1,10 @@
-// One 256-thread block per row pair, three passes over the two rows (they stay in L2 between passes):
-// max/argmax, sums of exp in double, then the KL terms in double. Reductions go through shared memory in a
-// fixed tree order, so results do not depend on scheduling.
+// One 256-thread block per row pair, ONE pass over the two rows (they are read from memory once: 2 MiB a row pair
+// at a 262k vocabulary, never reused from L2 across passes): each thread keeps, per row, an online softmax state
+// (running max, sum of exp, and the exp-weighted sum of the logit difference, in double) and the arg-max; the
+// block merges the states in a fixed tree order, so results do not depend on scheduling. With
+//   S_r = sum exp(r_i - M_r),  A_r = sum exp(r_i - M_r) (r_i - c_i)    (and S_c, A_c with the roles swapped)
+// KL(P||Q) = sum p_i (lp_i - lq_i) = A_r / S_r - lse_r + lse_c, and the reverse likewise: the same quantity as
+// the three-pass form (max, sums of exp, sum of p (lp - lq)), with half its exp calls.
 #include "kernels/kl_kernels.cuh"
 
 #include <fmt/format.h>
@@ -25,58 +29,67 @@ __device__ T block_reduce(T v, T* shared, Op op) {
   return kl_detail::block_reduce<kThreads>(v, shared, op);
 }
 
+// One row's online softmax state: max and its (lowest) index, sum of exp(x - max), sum of exp(x - max) * d.
+struct Online {
+  float max;
+  std::int32_t index;
+  double sum, weighted;
+};
+
+__device__ inline void add(Online& o, float x, std::int32_t i, double d) {
+  if (x > o.max) {  // a new maximum (strictly greater: ties keep the earlier, lower index of this thread)
+    const double scale = o.max == -INFINITY ? 0.0 : exp(static_cast<double>(o.max) - static_cast<double>(x));
+    o.sum = o.sum * scale + 1.0;
+    o.weighted = o.weighted * scale + d;
+    o.max = x;
+    o.index = i;
+  } else {
+    const double e = exp(static_cast<double>(x) - static_cast<double>(o.max));
+    o.sum += e;
+    o.weighted += e * d;
+  }
+}
+
+__device__ inline Online merge(const Online& a, const Online& b) {
+  const MaxArg top = better(MaxArg{a.max, a.index}, MaxArg{b.max, b.index});
+  auto weight = [&](float m) { return m == top.value ? 1.0 : exp(static_cast<double>(m) - static_cast<double>(top.value)); };
+  const double wa = weight(a.max), wb = weight(b.max);
+  return Online{top.value, top.index, a.sum * wa + b.sum * wb, a.weighted * wa + b.weighted * wb};
+}
+
 __global__ void __launch_bounds__(kThreads)
     token_kl_kernel(const float* __restrict__ ref, std::int64_t ref_stride, const float* __restrict__ cand,
                     std::int64_t cand_stride, const std::int32_t* __restrict__ next, std::int64_t n_vocab,
                     TokenKlRow* __restrict__ out) {
-  __shared__ MaxArg s_arg[kThreads];
-  __shared__ double s_sum[kThreads];
+  __shared__ Online s_state[kThreads];
   const std::int64_t row = blockIdx.x;
   const float* r = ref + row * ref_stride;
   const float* c = cand + row * cand_stride;
 
-  MaxArg mr{-INFINITY, 0}, mc{-INFINITY, 0};
+  Online orf{-INFINITY, 0, 0.0, 0.0}, oc{-INFINITY, 0, 0.0, 0.0};
   for (std::int64_t i = threadIdx.x; i < n_vocab; i += kThreads) {
-    mr = better(mr, MaxArg{r[i], static_cast<std::int32_t>(i)});
-    mc = better(mc, MaxArg{c[i], static_cast<std::int32_t>(i)});
+    const float x = r[i], y = c[i];
+    const double d = static_cast<double>(x) - static_cast<double>(y);
+    add(orf, x, static_cast<std::int32_t>(i), d);
+    add(oc, y, static_cast<std::int32_t>(i), -d);
   }
-  auto pick = [](MaxArg a, MaxArg b) { return better(a, b); };
-  mr = block_reduce(mr, s_arg, pick);
-  mc = block_reduce(mc, s_arg, pick);
-
-  const double max_r = mr.value, max_c = mc.value;
-  double sr = 0, sc = 0;
-  for (std::int64_t i = threadIdx.x; i < n_vocab; i += kThreads) {
-    sr += exp(static_cast<double>(r[i]) - max_r);
-    sc += exp(static_cast<double>(c[i]) - max_c);
-  }
-  auto add = [](double a, double b) { return a + b; };
-  sr = block_reduce(sr, s_sum, add);
-  sc = block_reduce(sc, s_sum, add);
-  const double lse_r = max_r + log(sr), lse_c = max_c + log(sc);
-
-  double kl = 0, kl_rev = 0;
-  for (std::int64_t i = threadIdx.x; i < n_vocab; i += kThreads) {
-    const double lp = static_cast<double>(r[i]) - lse_r;
-    const double lq = static_cast<double>(c[i]) - lse_c;
-    const double d = lp - lq;
-    kl += exp(lp) * d;
-    kl_rev -= exp(lq) * d;
-  }
-  kl = block_reduce(kl, s_sum, add);
-  kl_rev = block_reduce(kl_rev, s_sum, add);
+  auto fold = [](const Online& a, const Online& b) { return merge(a, b); };
+  orf = block_reduce(orf, s_state, fold);
+  oc = block_reduce(oc, s_state, fold);
 
   if (threadIdx.x == 0) {
+    const double lse_r = static_cast<double>(orf.max) + log(orf.sum);
+    const double lse_c = static_cast<double>(oc.max) + log(oc.sum);
     const std::int32_t t = next[row];
     TokenKlRow o;
-    o.kl = kl;
-    o.kl_reverse = kl_rev;
+    o.kl = orf.weighted / orf.sum - lse_r + lse_c;
+    o.kl_reverse = oc.weighted / oc.sum - lse_c + lse_r;
     o.nll_ref = lse_r - static_cast<double>(r[t]);
     o.nll_cand = lse_c - static_cast<double>(c[t]);
     o.p_ref = exp(-o.nll_ref);
     o.p_cand = exp(-o.nll_cand);
-    o.top1_ref = mr.index;
-    o.top1_cand = mc.index;
+    o.top1_ref = orf.index;
+    o.top1_cand = oc.index;
     out[row] = o;
   }
 }

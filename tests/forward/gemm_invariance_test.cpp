@@ -105,6 +105,46 @@ TEST_CASE("pinned GEMMs: a row's output does not depend on the other rows of the
         }
       }
     }
+    // bf16 output (the fast MLP's one [gate; up] GEMM, N = 2 x 10240): pinned per (N, K, output type) the same way,
+    // and each value is the bf16 rounding of an fp32 sum: within half a bf16 ulp (2^-9 relative) of that sum, which
+    // is within the fp32 bound above of the double product.
+    {
+      const Shape gu{"gate|up, bf16 out", 20480, 2560, 2048};
+      cuda::DeviceBuffer x(static_cast<std::size_t>(gu.max_rows * gu.k) * 2, "x");
+      cuda::DeviceBuffer w(static_cast<std::size_t>(gu.n * gu.k) * 2, "w");
+      cuda::DeviceBuffer y(static_cast<std::size_t>(gu.max_rows * gu.n) * 2, "y");
+      cuda::fill_uniform_bf16(x.as<__nv_bfloat16>(), gu.max_rows * gu.k, 5, -1.0f, 1.0f, stream);
+      cuda::fill_uniform_bf16(w.as<__nv_bfloat16>(), gu.n * gu.k, 6, -0.05f, 0.05f, stream);
+      auto rows_of = [&](std::int64_t first, std::int64_t rows) {
+        QG_CUDA_CHECK(cudaMemsetAsync(y.get(), 0, y.bytes(), stream));
+        gemm.bf16_to_bf16(x.as<__nv_bfloat16>() + first * gu.k, w.as<__nv_bfloat16>(), y.as<__nv_bfloat16>(), rows,
+                          gu.n, gu.k);
+        QG_CUDA_CHECK(cudaStreamSynchronize(stream));
+        return download<std::uint16_t>(y, static_cast<std::size_t>(rows * gu.n));
+      };
+      const auto all = rows_of(0, gu.max_rows);
+      INFO(gemm.pinned_algorithm(gu.n, gu.k, false, true));
+      for (std::int64_t first : {0, 1, 37, 129})
+        for (std::int64_t rows : {1, 7, 64, 300}) {
+          const auto part = rows_of(first, rows);
+          INFO(fmt::format("rows [{}, {})", first, first + rows));
+          CHECK(std::memcmp(part.data(), all.data() + first * gu.n, part.size() * 2) == 0);
+        }
+      const auto hx = download<std::uint16_t>(x, static_cast<std::size_t>(3 * gu.k));
+      for (std::int64_t r = 0; r < 3; ++r)
+        for (std::int64_t col : {std::int64_t{0}, gu.n / 2 + 1, gu.n - 1}) {
+          const auto hw = download<std::uint16_t>(w, static_cast<std::size_t>(gu.k), static_cast<std::size_t>(col * gu.k));
+          double dot = 0, mag = 0;
+          for (std::int64_t i = 0; i < gu.k; ++i) {
+            const double p = double(bf16_to_f32(hx[static_cast<std::size_t>(r * gu.k + i)])) * bf16_to_f32(hw[static_cast<std::size_t>(i)]);
+            dot += p;
+            mag += std::fabs(p);
+          }
+          const double sum_bound = static_cast<double>(gu.k) * std::ldexp(1.0, -23) * mag;
+          const double got = bf16_to_f32(all[static_cast<std::size_t>(r * gu.n + col)]);
+          CHECK(std::fabs(got - dot) <= sum_bound + std::ldexp(std::fabs(dot) + sum_bound, -9));
+        }
+    }
     // fp32 inputs (the MoE router): pinned the same way.
     const Shape router{"router", 128, 2560, 512};
     cuda::DeviceBuffer x(static_cast<std::size_t>(router.max_rows * router.k) * 4, "x");

@@ -225,3 +225,34 @@ TEST_CASE("scatter_rows_to_f16 writes fp16 rows into their slots only", "[gpu]")
             f32_to_f16(src[static_cast<std::size_t>(r * width + j)]);
   CHECK(got == want);
 }
+
+// The fast MLP's gating from one bf16 [gate | up] GEMM output: each bf16 input widened exactly, then the fp32
+// kernel's arithmetic, so the bits equal gelu_tanh_mul_to_bf16 given the same (bf16-valued) inputs as fp32. Both
+// the four-column path (row stride 2 * width, like the engine) and the scalar one (odd width and offset).
+TEST_CASE("gelu_tanh_mul_bf16_to_bf16 equals the fp32-input kernel on the same values", "[gpu]") {
+  for (const std::int64_t width : {std::int64_t{10240}, std::int64_t{333}}) {
+    const std::int64_t rows = 7, stride = 2 * width + (width % 2);  // odd width: an odd stride, unaligned rows
+    auto values = normal_values(static_cast<std::size_t>(rows * stride), 2.0f, 21);
+    std::vector<std::uint16_t> packed(values.size());
+    for (std::size_t i = 0; i < values.size(); ++i) {
+      packed[i] = f32_to_bf16(values[i]);
+      values[i] = bf16_to_f32(packed[i]);  // the fp32 kernel sees exactly the bf16 values
+    }
+    const auto d_packed = to_device(packed), d_values = to_device(values);
+    cuda::DeviceBuffer d_got(static_cast<std::size_t>(rows * width) * 2, "bf16 in");
+    cuda::DeviceBuffer d_want(static_cast<std::size_t>(rows * width) * 2, "fp32 in");
+    const auto* pb = d_packed.as<__nv_bfloat16>();
+    cuda::gelu_tanh_mul_bf16_to_bf16(pb, stride, pb + width, stride, rows, width, d_got.as<__nv_bfloat16>(), width,
+                                     nullptr);
+    const float* pf = d_values.as<float>();
+    cuda::gelu_tanh_mul_to_bf16(pf, stride, pf + width, stride, rows, width, d_want.as<__nv_bfloat16>(), width,
+                                nullptr);
+    const auto got = to_host<std::uint16_t>(d_got, static_cast<std::size_t>(rows * width));
+    const auto want = to_host<std::uint16_t>(d_want, static_cast<std::size_t>(rows * width));
+    INFO("width " << width);
+    CHECK(got == want);
+    std::size_t nonzero = 0;
+    for (std::uint16_t v : got) nonzero += (v & 0x7fff) != 0;
+    CHECK(nonzero > got.size() / 2);  // not a buffer left at zero
+  }
+}

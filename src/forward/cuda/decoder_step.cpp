@@ -131,6 +131,20 @@ struct Step {
     return e.ws();
   }
 
+  // The [gate; up] weight rows as one bf16 matrix (fast precision with the fused kernels), like
+  // merged_qkv_weights: fused at load when dense, dequantized side by side when both are quantized; else nullptr.
+  const bf16* merged_gate_up_weights(const GpuLayerWeights& w) const {
+    if (e.accurate() || !e.options.fused_kernels) return nullptr;
+    if (w.gate_proj.out() > e.widths.out1) return nullptr;  // bf16 [rows, 2 d_ff] goes to out1 (fp32 [rows, out1])
+    if (!w.gate_up.empty()) return w.gate_up.as<bf16>();
+    if (!w.gate_proj.quantized() || !w.up_proj.quantized()) return nullptr;
+    const std::int64_t in = w.gate_proj.in();
+    if ((w.gate_proj.out() + w.up_proj.out()) * in > e.w.max_quantized_elements) return nullptr;
+    w.gate_proj.bf16(e.ws(), s);
+    w.up_proj.bf16(e.ws() + w.gate_proj.out() * in, s);
+    return e.ws();
+  }
+
   // For the hook: rms_norm(src; w) into a scratch buffer, as the CPU reports the normed branch output.
   void emit_normed(std::string_view name, int layer, const float* src, const DeviceBuffer& w, std::int64_t width) {
     if (!emit) return;
@@ -392,10 +406,21 @@ struct Step {
     mark("ffn.in_norm");
     const Input h = block_input(w.pre_ffn_norm);
     mark("ffn.gate_up_gemm");
-    gemm(h, w.gate_proj, f);
-    gemm(h, w.up_proj, e.out2.as<float>());
-    mark("ffn.gelu_mul");
-    const Input act = gated_input(f, F, e.out2.as<float>(), F, F);
+    Input act{};
+    if (const bf16* gate_up = merged_gate_up_weights(w)) {
+      // Fast precision: one GEMM writes bf16 [gate | up] (rounded like the next GEMM input would be anyway, and as
+      // transformers' bf16 Linear outputs are), half the bytes of two fp32 outputs for the gelu-mul to read.
+      auto* gu = reinterpret_cast<bf16*>(f);
+      e.gemm->bf16_to_bf16(h.hi, gate_up, gu, m, 2 * F, H);
+      mark("ffn.gelu_mul");
+      gelu_tanh_mul_bf16_to_bf16(gu, 2 * F, gu + F, 2 * F, m, F, e.gemm_in.as<bf16>(), F, s);
+      act = {e.gemm_in.as<bf16>(), nullptr};
+    } else {
+      gemm(h, w.gate_proj, f);
+      gemm(h, w.up_proj, e.out2.as<float>());
+      mark("ffn.gelu_mul");
+      act = gated_input(f, F, e.out2.as<float>(), F, F);
+    }
     mark("ffn.down_gemm");
     gemm(act, w.down_proj, f);
     if (c.enable_moe_block) {

@@ -70,11 +70,11 @@ Gemm::~Gemm() {
 
 // Column-major view of the bf16 GEMM: yᵀ[N, M] = op(W)·xᵀ where row-major W[N, K] is column-major [K, N] (OP_T)
 // and row-major x[M, K] is column-major xᵀ[K, M].
-const Gemm::Pinned& Gemm::pinned(std::int64_t n, std::int64_t k, bool f32_inputs) const {
-  const auto key = std::make_tuple(n, k, f32_inputs);
+const Gemm::Pinned& Gemm::pinned(std::int64_t n, std::int64_t k, bool f32_inputs, bool bf16_output) const {
+  const auto key = std::make_tuple(n, k, f32_inputs, bf16_output);
   if (auto it = pinned_.find(key); it != pinned_.end()) return it->second;
   const cudaDataType_t in = f32_inputs ? CUDA_R_32F : CUDA_R_16BF;
-  Layout a(in, k, n, k), b(in, k, reference_rows_, k), c(CUDA_R_32F, n, reference_rows_, n);
+  Layout a(in, k, n, k), b(in, k, reference_rows_, k), c(bf16_output ? CUDA_R_16BF : CUDA_R_32F, n, reference_rows_, n);
   cublasLtMatmulPreferenceOpaque_t pref_storage{};
   cublasLtMatmulPreference_t pref = &pref_storage;
   check(cublasLtMatmulPreferenceInit(pref), "cublasLtMatmulPreferenceInit");
@@ -112,17 +112,17 @@ const Gemm::Pinned& Gemm::pinned(std::int64_t n, std::int64_t k, bool f32_inputs
                           f32_inputs ? "fp32" : "bf16", n, k, returned));
 }
 
-std::string Gemm::pinned_algorithm(std::int64_t n, std::int64_t k, bool f32_inputs) const {
-  return pinned(n, k, f32_inputs).what;
+std::string Gemm::pinned_algorithm(std::int64_t n, std::int64_t k, bool f32_inputs, bool bf16_output) const {
+  return pinned(n, k, f32_inputs, bf16_output).what;
 }
 
-void Gemm::matmul(const void* x, const void* w, float* y, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
-                  float beta, bool f32_inputs) const {
+void Gemm::matmul(const void* x, const void* w, void* y, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+                  float beta, bool f32_inputs, bool bf16_output) const {
   if (m == 0) return;
   if (m < 0 || n <= 0 || k <= 0) throw Error(fmt::format("GEMM of shape m {} n {} k {}", m, n, k));
-  const Pinned& p = pinned(n, k, f32_inputs);
+  const Pinned& p = pinned(n, k, f32_inputs, bf16_output);
   const cudaDataType_t in = f32_inputs ? CUDA_R_32F : CUDA_R_16BF;
-  Layout a(in, k, n, k), b(in, k, m, k), c(CUDA_R_32F, n, m, n);
+  Layout a(in, k, n, k), b(in, k, m, k), c(bf16_output ? CUDA_R_16BF : CUDA_R_32F, n, m, n);
   check(cublasLtMatmul(lt_, desc_, &alpha, w, a.get(), x, b.get(), &beta, y, c.get(), y, c.get(), &p.algo,
                        workspace_.get(), workspace_.bytes(), stream_),
         f32_inputs ? "fp32 GEMM (cuBLASLt, pinned algorithm)" : "bf16 GEMM (cuBLASLt, pinned algorithm)");
@@ -130,11 +130,16 @@ void Gemm::matmul(const void* x, const void* w, float* y, std::int64_t m, std::i
 
 void Gemm::bf16(const __nv_bfloat16* x, const __nv_bfloat16* w, float* y, std::int64_t m, std::int64_t n,
                 std::int64_t k, float alpha, float beta) const {
-  matmul(x, w, y, m, n, k, alpha, beta, false);
+  matmul(x, w, y, m, n, k, alpha, beta, false, false);
 }
 
 void Gemm::f32(const float* x, const float* w, float* y, std::int64_t m, std::int64_t n, std::int64_t k) const {
-  matmul(x, w, y, m, n, k, 1.0f, 0.0f, true);
+  matmul(x, w, y, m, n, k, 1.0f, 0.0f, true, false);
+}
+
+void Gemm::bf16_to_bf16(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, std::int64_t m,
+                        std::int64_t n, std::int64_t k) const {
+  matmul(x, w, y, m, n, k, 1.0f, 0.0f, false, true);
 }
 
 void Gemm::f16_batched(const F16Batched& g) const {

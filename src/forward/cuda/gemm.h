@@ -38,6 +38,10 @@ class Gemm {
   void bf16(const __nv_bfloat16* x, const __nv_bfloat16* w, float* y, std::int64_t m, std::int64_t n,
             std::int64_t k, float alpha = 1.0f, float beta = 0.0f) const;
   void f32(const float* x, const float* w, float* y, std::int64_t m, std::int64_t n, std::int64_t k) const;
+  // The same bf16 GEMM with its fp32 sums rounded to bf16 on the way out (the epilogue's round-to-nearest-even):
+  // for a fast-precision output read by one elementwise kernel only (half the bytes written and read back).
+  void bf16_to_bf16(const __nv_bfloat16* x, const __nv_bfloat16* w, __nv_bfloat16* y, std::int64_t m,
+                    std::int64_t n, std::int64_t k) const;
 
   // Strided-batched fp16 GEMM, fp32 accumulation and output, in row-major terms: for b < batch,
   //   C_b[m, n] = A_b[m, k] · B_bᵀ      (b_is_nk: B_b is [n, k], e.g. attention scores Q·Kᵀ)
@@ -59,16 +63,16 @@ class Gemm {
 
   // The algorithm pinned for GEMMs of shape (n, k) with bf16 (or fp32) inputs, e.g. "algo 66 tile 21 stages 8
   // split-K 1", chosen on first use (for logs and tests).
-  std::string pinned_algorithm(std::int64_t n, std::int64_t k, bool f32_inputs = false) const;
+  std::string pinned_algorithm(std::int64_t n, std::int64_t k, bool f32_inputs = false, bool bf16_output = false) const;
 
  private:
   struct Pinned {
     cublasLtMatmulAlgo_t algo{};
     std::string what;
   };
-  const Pinned& pinned(std::int64_t n, std::int64_t k, bool f32_inputs) const;
-  void matmul(const void* x, const void* w, float* y, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
-              float beta, bool f32_inputs) const;
+  const Pinned& pinned(std::int64_t n, std::int64_t k, bool f32_inputs, bool bf16_output) const;
+  void matmul(const void* x, const void* w, void* y, std::int64_t m, std::int64_t n, std::int64_t k, float alpha,
+              float beta, bool f32_inputs, bool bf16_output) const;
 
   cudaStream_t stream_ = nullptr;
   std::int64_t reference_rows_ = 0;
@@ -76,7 +80,7 @@ class Gemm {
   cublasLtHandle_t lt_ = nullptr;
   cublasLtMatmulDesc_t desc_ = nullptr;  // compute and scale fp32 (no TF32), A transposed
   DeviceBuffer workspace_;
-  mutable std::map<std::tuple<std::int64_t, std::int64_t, bool>, Pinned> pinned_;
+  mutable std::map<std::tuple<std::int64_t, std::int64_t, bool, bool>, Pinned> pinned_;  // n, k, fp32 in, bf16 out
 };
 
 }  // namespace qg::cuda

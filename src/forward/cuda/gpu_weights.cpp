@@ -46,17 +46,25 @@ std::uint64_t GpuMatrix::device_bytes() const {
 std::int64_t qkv_rows(const GpuLayerWeights& w) { return w.q_proj.out() + w.k_proj.out() + w.v_proj.out(); }
 
 namespace {
+std::int64_t gate_up_elements(const GpuMatrix& gate, const GpuMatrix& up) {
+  return gate.out() * gate.in() + up.out() * up.in();
+}
+}  // namespace
 
-// Moves dense q/k/v weights into one [q; k; v] buffer and makes the three matrices views of its rows (the bytes
-// counted stay the same: the buffer replaces the three). Quantized or mixed layers are left alone.
-void fuse_qkv(GpuLayerWeights& w, std::uint64_t& device_bytes) {
-  GpuMatrix* parts[] = {&w.q_proj, &w.k_proj, &w.v_proj};
-  const std::int64_t in = w.q_proj.in();
-  for (const GpuMatrix* m : parts)
+namespace {
+
+// Moves dense matrices of the same input width into one buffer of their rows, in order, and makes each a view of
+// its rows (the bytes counted stay the same: the buffer replaces them). Quantized or mixed sets are left alone.
+void fuse_rows(std::initializer_list<GpuMatrix*> parts, DeviceBuffer& into, const char* what,
+               std::uint64_t& device_bytes) {
+  const std::int64_t in = (*parts.begin())->in();
+  std::int64_t rows = 0;
+  for (const GpuMatrix* m : parts) {
     if (!m->empty() && (m->quantized() || m->in() != in)) return;
-  const std::int64_t rows = qkv_rows(w);
-  w.qkv = DeviceBuffer(static_cast<std::size_t>(rows * in) * 2, "q/k/v projection");
-  auto* dst = w.qkv.as<__nv_bfloat16>();
+    rows += m->out();
+  }
+  into = DeviceBuffer(static_cast<std::size_t>(rows * in) * 2, what);
+  auto* dst = into.as<__nv_bfloat16>();
   for (GpuMatrix* m : parts) {
     if (m->empty()) continue;
     const std::size_t bytes = static_cast<std::size_t>(m->out() * in) * 2;
@@ -65,7 +73,7 @@ void fuse_qkv(GpuLayerWeights& w, std::uint64_t& device_bytes) {
     *m = GpuMatrix::borrow(m->name(), m->out(), in, dst);
     dst += m->out() * in;
   }
-  device_bytes += w.qkv.bytes();
+  device_bytes += into.bytes();
 }
 
 constexpr std::int64_t kSlabElements = std::int64_t{1} << 24;  // host conversion slab: 16M values (32 MiB bf16)
@@ -231,11 +239,14 @@ GpuModelWeights load_gpu_weights(const Gemma4TextConfig& c, WeightSource& source
       w.k_norm = load.f32(p + "self_attn.k_norm.weight");
       check_fp16_keys(w.k_norm, l.d_head, p + "self_attn.k_norm.weight");
     }
-    if (!l.kv_shared) fuse_qkv(w, m.device_bytes);
+    if (!l.kv_shared) fuse_rows({&w.q_proj, &w.k_proj, &w.v_proj}, w.qkv, "q/k/v projection", m.device_bytes);
     w.o_proj = load.matrix(p + "self_attn.o_proj.weight");
     w.gate_proj = load.matrix(p + "mlp.gate_proj.weight");
     w.up_proj = load.matrix(p + "mlp.up_proj.weight");
     w.down_proj = load.matrix(p + "mlp.down_proj.weight");
+    fuse_rows({&w.gate_proj, &w.up_proj}, w.gate_up, "gate/up projection", m.device_bytes);
+    if (w.gate_proj.quantized() && w.up_proj.quantized())  // dequantized side by side (the fast precision)
+      m.max_quantized_elements = std::max(m.max_quantized_elements, gate_up_elements(w.gate_proj, w.up_proj));
     if (c.enable_moe_block) {
       // The router runs in fp32 from an exact fp32 copy of its weight; experts are plain parameters
       // (never compressed-tensors Linears), kept bf16.
@@ -273,6 +284,18 @@ GpuWeightSizes gpu_weight_sizes(const Gemma4TextConfig& c, const Gemma4Weights& 
     } else {
       s.bytes += n * (fp32_copy ? 4 : 2);
     }
+  }
+  // A layer whose gate and up are both quantized dequantizes them side by side (load_gpu_weights).
+  auto quantized = [&](const std::string& name) -> const QuantizedLinear* {
+    auto it = weights.by_name.find(name);
+    return it == weights.by_name.end() ? nullptr : weights.weights[it->second].quantized.get();
+  };
+  for (int i = 0; i < c.n_layers; ++i) {
+    const auto* gate = quantized(fmt::format("layers.{}.mlp.gate_proj.weight", i));
+    const auto* up = quantized(fmt::format("layers.{}.mlp.up_proj.weight", i));
+    if (gate != nullptr && up != nullptr)
+      s.max_quantized_elements = std::max(s.max_quantized_elements, gate->out_features * gate->in_features +
+                                                                        up->out_features * up->in_features);
   }
   return s;
 }

@@ -57,6 +57,9 @@ struct GpuLayerWeights {
   DeviceBuffer qkv;
   DeviceBuffer q_norm, k_norm;               // fp32 [d_head]
   GpuMatrix gate_proj, up_proj, down_proj;
+  // Dense gate and up as one [gate; up] matrix (they borrow its rows): one GEMM, N = 2 d_ff, in the fast
+  // precision. Empty when quantized (then dequantized side by side into the workspace, sized for the pair).
+  DeviceBuffer gate_up;
   // MoE
   DeviceBuffer router_proj;                  // fp32 [E, H]
   DeviceBuffer router_scale, router_per_expert_scale;  // fp32 [H], [E]
@@ -79,7 +82,8 @@ struct GpuModelWeights {
   std::vector<GpuLayerWeights> layers;
 
   std::uint64_t device_bytes = 0;             // everything above
-  std::int64_t max_quantized_elements = 0;    // out * in of the largest quantized matrix (workspace size)
+  // Dequantization workspace, in values: the largest quantized matrix, or a quantized gate + up pair.
+  std::int64_t max_quantized_elements = 0;
 };
 
 // Where weight values come from. Names are relative to the text prefix, as in gemma4_text_weight_specs.

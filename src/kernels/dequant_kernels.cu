@@ -147,12 +147,8 @@ void launch_dequantize(const DequantParams& p, std::uint16_t* out, cudaStream_t 
     const std::int64_t words_per_row = p.in / per, words_per_group = q.per_tensor ? 1 : q.group_size / per;
     if (words_per_row > 0x7fffffffLL) throw Error(fmt::format("dequantize: in_features {} too large", p.in));
     constexpr int kWordThreads = 128;  // E4B rows are 320 .. 1280 words: few idle threads in the last block
-    // Each block loops over kRowsPerBlock rows (the kernel strides rows by gridDim.y): a block per row and word
-    // range made ~10^4 blocks of one word a thread for a 10240 x 2560 matrix, and block scheduling, not memory,
-    // set the pace.
-    constexpr std::int64_t kRowsPerBlock = 8;
     const dim3 grid(static_cast<unsigned>((words_per_row + kWordThreads - 1) / kWordThreads),
-                    static_cast<unsigned>(std::min<std::int64_t>((p.out + kRowsPerBlock - 1) / kRowsPerBlock, 65535)));
+                    static_cast<unsigned>(std::min<std::int64_t>(p.out, 65535)));
     const auto wpr = static_cast<int>(words_per_row);
     const auto wpg = static_cast<int>(std::min<std::int64_t>(words_per_group, 0x7fffffffLL));
     if (p.num_bits == 4)

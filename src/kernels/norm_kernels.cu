@@ -68,12 +68,9 @@ __device__ inline double block_sum(double v, double* warp_sums) {
 
 // kPer > 0: rows of at most kPer * 256 values, each thread keeping its values of x and y in registers between the
 // passes (E4B's 2560: 10 each); kPer = 0: any width, re-reading them (L1/L2 hits). Same values, same order.
-__device__ inline float widen(float v) { return v; }
-__device__ inline float widen(__nv_bfloat16 v) { return __bfloat162float(v); }  // exact
-
-template <int kPer, typename Y>
+template <int kPer>
 __global__ void __launch_bounds__(detail::kRmsThreads)
-    add_rms_norm_then_kernel(float* __restrict__ x, const Y* __restrict__ y, const float* __restrict__ w,
+    add_rms_norm_then_kernel(float* __restrict__ x, const float* __restrict__ y, const float* __restrict__ w,
                              std::int64_t rows, std::int64_t width, float eps, float scale, NextInput next,
                              const float* __restrict__ next_w, __nv_bfloat16* __restrict__ next_out) {
   constexpr int kT = detail::kRmsThreads;
@@ -81,7 +78,7 @@ __global__ void __launch_bounds__(detail::kRmsThreads)
   const std::int64_t t = threadIdx.x;
   for (std::int64_t r = blockIdx.x; r < rows; r += gridDim.x) {  // block-uniform loop
     float* xr = x + r * width;
-    const Y* yr = y + r * width;
+    const float* yr = y + r * width;
     __nv_bfloat16* out = next_out + r * width;
     double sum_sq = 0.0, next_sq = 0.0;
     if constexpr (kPer > 0) {
@@ -89,7 +86,7 @@ __global__ void __launch_bounds__(detail::kRmsThreads)
 #pragma unroll
       for (int k = 0; k < kPer; ++k)
         if (t + kT * k < width) {
-          yv[k] = widen(yr[t + kT * k]);
+          yv[k] = yr[t + kT * k];
           xv[k] = xr[t + kT * k];
           const double v = static_cast<double>(yv[k]);
           sum_sq = __fma_rn(v, v, sum_sq);
@@ -115,12 +112,12 @@ __global__ void __launch_bounds__(detail::kRmsThreads)
         }
     } else {
       for (std::int64_t j = t; j < width; j += kT) {
-        const double v = static_cast<double>(widen(yr[j]));
+        const double v = static_cast<double>(yr[j]);
         sum_sq = __fma_rn(v, v, sum_sq);
       }
       const float inv_rms = detail::inv_rms_from_sum(block_sum(sum_sq, warp_sums), width, eps);
       for (std::int64_t j = t; j < width; j += kT) {
-        float v = __fadd_rn(xr[j], detail::apply_rms(widen(yr[j]), inv_rms, w, j));
+        float v = __fadd_rn(xr[j], detail::apply_rms(yr[j], inv_rms, w, j));
         if (scale != 1.0f) v = __fmul_rn(v, scale);
         xr[j] = v;
         const double d = static_cast<double>(v);
@@ -139,34 +136,12 @@ __global__ void __launch_bounds__(detail::kRmsThreads)
 
 }  // namespace
 
-namespace {
-template <typename Y>
-void launch_add_rms_norm_then(float* x, const Y* y, const float* w, std::int64_t rows, std::int64_t width, float eps,
-                              float scale, NextInput next, const float* next_w, __nv_bfloat16* next_out,
-                              cudaStream_t stream) {
-  const std::int64_t blocks = std::min(rows, detail::kRmsMaxBlocks);
-  constexpr int kPer = 16;  // values a thread keeps in registers: rows up to 4096 wide
-  if (width <= kPer * detail::kRmsThreads)
-    add_rms_norm_then_kernel<kPer, Y><<<static_cast<unsigned>(blocks), detail::kRmsThreads, 0, stream>>>(
-        x, y, w, rows, width, eps, scale, next, next_w, next_out);
-  else
-    add_rms_norm_then_kernel<0, Y><<<static_cast<unsigned>(blocks), detail::kRmsThreads, 0, stream>>>(
-        x, y, w, rows, width, eps, scale, next, next_w, next_out);
-  check_launch("add_rms_norm_then");
-}
-void check_then_args(const void* x, const void* y, std::int64_t rows, std::int64_t width, NextInput next,
-                     const void* next_out) {
-  if (rows < 0 || width <= 0) throw Error(fmt::format("add_rms_norm_then: bad shape rows={} width={}", rows, width));
-  if (rows > 0 && (x == nullptr || y == nullptr || (next != NextInput::kNone && next_out == nullptr)))
-    throw Error("add_rms_norm_then: null residual, branch or output");
-}
-}  // namespace
-
 void add_rms_norm_then(float* x, const float* y, const float* w, std::int64_t rows, std::int64_t width, float eps,
                        float scale, NextInput next, const float* next_w, __nv_bfloat16* next_out,
                        cudaStream_t stream) {
   check_rms_args("add_rms_norm_then", y, rows, width);
-  check_then_args(x, y, rows, width, next, next_out);
+  if (rows > 0 && (x == nullptr || (next != NextInput::kNone && next_out == nullptr)))
+    throw Error("add_rms_norm_then: null residual or output");
   if (rows == 0) return;
   if (width <= detail::kRmsWarpRowMaxWidth) {  // narrow rows: the separate kernels (warp-per-row reductions)
     add_rms_norm(x, y, w, rows, width, eps, stream);
@@ -175,20 +150,15 @@ void add_rms_norm_then(float* x, const float* y, const float* w, std::int64_t ro
     if (next == NextInput::kRaw) f32_to_bf16(x, rows * width, next_out, stream);
     return;
   }
-  launch_add_rms_norm_then(x, y, w, rows, width, eps, scale, next, next_w, next_out, stream);
-}
-
-bool add_rms_norm_then_takes_bf16(std::int64_t width) { return width > detail::kRmsWarpRowMaxWidth; }
-
-void add_rms_norm_then(float* x, const __nv_bfloat16* y, const float* w, std::int64_t rows, std::int64_t width,
-                       float eps, float scale, NextInput next, const float* next_w, __nv_bfloat16* next_out,
-                       cudaStream_t stream) {
-  check_then_args(x, y, rows, width, next, next_out);
-  if (!add_rms_norm_then_takes_bf16(width))
-    throw Error(fmt::format("add_rms_norm_then: a bf16 branch needs rows wider than {} (got {})",
-                            detail::kRmsWarpRowMaxWidth, width));
-  if (rows == 0) return;
-  launch_add_rms_norm_then(x, y, w, rows, width, eps, scale, next, next_w, next_out, stream);
+  const std::int64_t blocks = std::min(rows, detail::kRmsMaxBlocks);
+  constexpr int kPer = 16;  // values a thread keeps in registers: rows up to 4096 wide
+  if (width <= kPer * detail::kRmsThreads)
+    add_rms_norm_then_kernel<kPer><<<static_cast<unsigned>(blocks), detail::kRmsThreads, 0, stream>>>(
+        x, y, w, rows, width, eps, scale, next, next_w, next_out);
+  else
+    add_rms_norm_then_kernel<0><<<static_cast<unsigned>(blocks), detail::kRmsThreads, 0, stream>>>(
+        x, y, w, rows, width, eps, scale, next, next_w, next_out);
+  check_launch("add_rms_norm_then");
 }
 
 void rms_norm_to_bf16(const float* x, const float* w, std::int64_t rows, std::int64_t width, float eps,

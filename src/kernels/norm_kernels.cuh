@@ -34,12 +34,5 @@ enum class NextInput { kNone, kRaw, kNormed };
 void add_rms_norm_then(float* x, const float* y, const float* w, std::int64_t rows, std::int64_t width, float eps,
                        float scale, NextInput next, const float* next_w, __nv_bfloat16* next_out,
                        cudaStream_t stream);
-// The same with the branch output y in bf16 (a bf16_to_bf16 GEMM's, fast precision): each value widened exactly,
-// so the result equals the fp32 overload given the same values. Only for rows the fused kernel takes (wider than
-// one warp's, see add_rms_norm_then_takes_bf16); throws qg::Error otherwise.
-bool add_rms_norm_then_takes_bf16(std::int64_t width);
-void add_rms_norm_then(float* x, const __nv_bfloat16* y, const float* w, std::int64_t rows, std::int64_t width,
-                       float eps, float scale, NextInput next, const float* next_w, __nv_bfloat16* next_out,
-                       cudaStream_t stream);
 
 }  // namespace qg::cuda

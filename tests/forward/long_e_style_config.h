@@ -2,8 +2,6 @@
 // The e_style fixture's config (4 layers, the last 2 KV-shared) made for long sequences on random weights: positions
 // up to 1024 and a 32-token window. fused_heads: head dims 64 (sliding) / 128 (full), which the fast precision's
 // fused attention and one-pass attention inputs run; otherwise the fixture's 16 / 32 (attention by GEMMs).
-// d_model: the fixture's 64, or wider (above 1024, one warp's row: the fused residual updates and the bf16 block
-// outputs that feed them run only there).
 #include <fstream>
 
 #include <nlohmann/json.hpp>
@@ -13,10 +11,9 @@
 
 namespace qg::test {
 
-inline Gemma4Config long_e_style_config(bool fused_heads, int d_model = 0) {
+inline Gemma4Config long_e_style_config(bool fused_heads) {
   nlohmann::json j;
   std::ifstream(gemma4_fixture("e_style") / "config.json") >> j;
-  if (d_model > 0) j["hidden_size"] = d_model;
   if (fused_heads) {
     j["head_dim"] = 64;
     j["per_layer_config"] = {{"1", {{"head_dim", 128}}}, {"3", {{"head_dim", 128}}}};

@@ -106,25 +106,6 @@ struct Step {
                       next_w != nullptr ? next_w->as<float>() : nullptr, e.gemm_in.as<bf16>(), s);
     input_ready = next != NextInput::kNone;
   }
-  // Fast precision with the fused kernels: the GEMM that ends a block (o_proj, down_proj, the PLE projection) writes
-  // bf16 (like transformers' bf16 Linear outputs; the residual stream itself stays fp32), half the bytes for it to
-  // write and for the residual update to read. Not while the hook reports those outputs, nor where the residual
-  // update falls back to the separate fp32 kernels (rows one warp reduces).
-  bool bf16_branch() const {
-    return !e.accurate() && e.options.fused_kernels && !emit && add_rms_norm_then_takes_bf16(c.d_model);
-  }
-  // y = x · Wᵀ rounded to bf16, into out1.
-  const bf16* branch_gemm_bf16(const bf16* x, const GpuMatrix& w) const {
-    auto* y = reinterpret_cast<bf16*>(e.out1.get());
-    e.gemm->bf16_to_bf16(x, w.bf16(e.ws(), s), y, m, w.out(), w.in());
-    return y;
-  }
-  void residual_add(const bf16* y, const DeviceBuffer& w, float scale, NextInput next, const DeviceBuffer* next_w) {
-    add_rms_norm_then(e.x.as<float>(), y, w.as<float>(), m, c.d_model, eps, scale, next,
-                      next_w != nullptr ? next_w->as<float>() : nullptr, e.gemm_in.as<bf16>(), s);
-    input_ready = next != NextInput::kNone;
-  }
-
   // What the layer's last residual update writes for layer i + 1: its normed input (none after the last layer).
   NextInput after_layer(int i) const { return i + 1 < c.n_layers ? NextInput::kNormed : NextInput::kNone; }
   const DeviceBuffer* next_norm(int i) const {
@@ -286,12 +267,6 @@ struct Step {
                              .out = q, .out_bf16 = e.gemm_in.as<bf16>()},
                             e.step_spans, s);
       mark("attn.o_gemm");
-      if (bf16_branch()) {
-        const bf16* y = branch_gemm_bf16(e.gemm_in.as<bf16>(), w.o_proj);
-        mark("norm_add");
-        residual_add(y, w.post_attention_norm, 1.0f, NextInput::kNormed, &w.pre_ffn_norm);
-        return;
-      }
       gemm({e.gemm_in.as<bf16>(), nullptr}, w.o_proj, e.out1.as<float>());
       mark("norm_add");
       emit_normed(activation::kAttentionOutput, i, e.out1.as<float>(), w.post_attention_norm, H);
@@ -447,15 +422,6 @@ struct Step {
       act = gated_input(f, F, e.out2.as<float>(), F, F);
     }
     mark("ffn.down_gemm");
-    if (bf16_branch() && !c.enable_moe_block) {  // MoE adds its mixture to the fp32 output
-      const bf16* y = branch_gemm_bf16(act.hi, w.down_proj);
-      mark("norm_add");
-      if (c.has_ple())
-        residual_add(y, w.post_ffn_norm, 1.0f, NextInput::kRaw, nullptr);
-      else
-        residual_add(y, w.post_ffn_norm, w.layer_scalar, after_layer(i), next_norm(i));
-      return;
-    }
     gemm(act, w.down_proj, f);
     if (c.enable_moe_block) {
       mark("moe");
@@ -480,14 +446,7 @@ struct Step {
     else
       x_in = input_from_f32(e.x.as<float>(), m * H);
     gemm(x_in, w.ple_gate, g);
-    const Input gated = gated_input(g, P, e.ple.as<float>() + i * P, c.n_layers * P, P);
-    if (bf16_branch()) {
-      const bf16* y = branch_gemm_bf16(gated.hi, w.ple_projection);
-      mark("norm_add");
-      residual_add(y, w.post_ple_norm, w.layer_scalar, after_layer(i), next_norm(i));
-      return;
-    }
-    gemm(gated, w.ple_projection, e.out1.as<float>());
+    gemm(gated_input(g, P, e.ple.as<float>() + i * P, c.n_layers * P, P), w.ple_projection, e.out1.as<float>());
     mark("norm_add");
     residual_add(e.out1.as<float>(), w.post_ple_norm, w.layer_scalar, after_layer(i), next_norm(i));
   }

@@ -79,8 +79,8 @@ nlohmann::json forward_shapes(const BenchEngineArgs& a, const std::vector<ModelC
     const Gemma4Config config = read_gemma4_config(
         m.synthetic ? m.path : (std::filesystem::path(m.path) / "config.json").string());
     const double flops = evals::matmul_flops_per_token(config);
-    std::cout << fmt::format("\n{} on {} ({}), {:.2f} GFLOP/token (matmuls)\n", m.label, f->device(),
-                             forward_device_name(*f), flops / 1e9);
+    std::cout << fmt::format("\n{} on {} ({}), {:.2f} GFLOP/token (matmuls), {} tokens a step\n", m.label, f->device(),
+                             forward_device_name(*f), flops / 1e9, forward_batch_tokens(*f));
     std::cout << "| B x T | tokens/s | effective TFLOP/s | median s | peak VRAM in use |\n|---|---|---|---|---|\n";
     for (const auto& shape : shapes) {
       const auto r = evals::bench_forward_shape(*f, shape, flops, a.warmup, a.repeats, a.seed);
@@ -91,6 +91,7 @@ nlohmann::json forward_shapes(const BenchEngineArgs& a, const std::vector<ModelC
                      {"batch", shape.batch}, {"tokens", shape.tokens}, {"seconds", r.seconds},
                      {"median_seconds", r.median_seconds}, {"tokens_per_second", r.tokens_per_second},
                      {"effective_tflops", r.effective_tflops}, {"gflop_per_token", flops / 1e9},
+                     {"max_batch_tokens", forward_batch_tokens(*f)},
                      {"peak_device_bytes", r.peak_device_bytes}});
     }
     if (a.profile) std::cout << "\nGPU time per phase, " << m.label << " (all shapes, warm-up included):\n" << forward_profile_report(*f);
@@ -343,7 +344,9 @@ CommandRunner register_bench_engine(CLI::App& app) {
     }
     nlohmann::json out = {{"schema", "quantgate.bench_engine/1"}, {"provenance", provenance_json(argv)},
                           {"precision", a->engine.forward.precision},
-                          {"max_batch_tokens", a->engine.forward.limits.max_batch_tokens}};
+                          {"max_batch_tokens", a->engine.forward.auto_batch_tokens
+                                                   ? nlohmann::json("auto")
+                                                   : nlohmann::json(a->engine.forward.limits.max_batch_tokens)}};
     if (!a->no_shapes) out["forward"] = forward_shapes(*a, models);
     if (!a->kl_corpus.empty() || !a->kl_tokens.empty()) out["kl"] = kl_end_to_end(*a, models);
     if (!a->mmlu_data.empty()) out["mmlu"] = mmlu_end_to_end(*a, models);

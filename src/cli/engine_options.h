@@ -18,9 +18,12 @@ struct EngineArgs {
 inline void add_engine_options(CLI::App* cmd, EngineArgs& a) {
   cmd->add_option("--device", a.forward.device, "cpu, cuda or cuda:N (the CUDA engine)")->capture_default_str();
   cmd->add_option("--threads", a.forward.threads, "CPU engine threads (0: all)");
+  // Not given: 2048, raised to 4096 or 8192 when the GPU has memory to spare (faster; grown_batch_tokens).
+  a.forward.auto_batch_tokens = true;
   cmd->add_option("--max-batch-tokens", a.forward.limits.max_batch_tokens,
-                  "CUDA: tokens per step (activation memory grows with it)")
-      ->capture_default_str();
+                  "CUDA: tokens per step (activation memory grows with it); default 2048, or 4096 / 8192 when the GPU "
+                  "has memory to spare")
+      ->each([&a](const std::string&) { a.forward.auto_batch_tokens = false; });
   a.max_context = cmd->add_option("--max-context", a.forward.limits.max_context,
                                   "CUDA: K/V cache capacity in tokens (longest sequence, or all in flight)")
                       ->capture_default_str();

@@ -141,4 +141,18 @@ void check_plan_fits(const MemoryPlan& plan, const Gemma4TextConfig& c, std::uin
   throw Error(head, {.hint = hint});
 }
 
+std::int64_t grown_batch_tokens(const Gemma4TextConfig& c, std::uint64_t weight_bytes, std::uint64_t dequant_workspace,
+                                const EngineLimits& limits, std::uint64_t cublas_workspace, std::uint64_t usable) {
+  auto total = [&](std::int64_t rows) {
+    EngineLimits l = limits;
+    l.max_batch_tokens = rows;
+    return plan_memory(c, weight_bytes, dequant_workspace, l, cublas_workspace).total();
+  };
+  const std::uint64_t base = total(limits.max_batch_tokens);
+  if (base >= usable) return limits.max_batch_tokens;  // check_plan_fits reports it
+  for (const std::int64_t rows : {std::int64_t{8192}, std::int64_t{4096}})
+    if (rows > limits.max_batch_tokens && total(rows) - base <= (usable - base) / 4) return rows;
+  return limits.max_batch_tokens;
+}
+
 }  // namespace qg

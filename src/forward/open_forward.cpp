@@ -44,7 +44,8 @@ std::unique_ptr<Forward> open_forward(const std::filesystem::path& model_dir, co
   limits.precision = parse_precision(options.precision);
   if (!spec.cuda) return CpuForward::open(model_dir, CpuForwardOptions{.n_threads = options.threads});
 #ifdef QG_HAVE_CUDA
-  auto f = CudaForward::open(model_dir, CudaForwardOptions{.device = spec.index, .limits = limits, .profile = options.profile});
+  auto f = CudaForward::open(model_dir, CudaForwardOptions{.device = spec.index, .limits = limits, .profile = options.profile,
+                                                                   .grow_batch_tokens = options.auto_batch_tokens});
   for (const std::string& w : f->warnings()) std::cerr << "warning: " << w << "\n";
   // What the engine holds on the GPU, so a user on a smaller card sees which flag to turn.
   std::cerr << fmt::format("{} on {} ({}, {} precision): {}\n", model_dir.string(), f->device(), f->device_name(),
@@ -65,7 +66,8 @@ std::unique_ptr<Forward> open_synthetic_forward(const SyntheticModelSpec& spec, 
   limits.precision = parse_precision(options.precision);
   const Gemma4Config config = read_gemma4_config(spec.config.string());
   auto f = CudaForward::synthetic(config, SyntheticWeights{.seed = spec.seed, .w4a16 = spec.w4a16},
-                                  CudaForwardOptions{.device = device.index, .limits = limits, .profile = options.profile});
+                                  CudaForwardOptions{.device = device.index, .limits = limits, .profile = options.profile,
+                                                     .grow_batch_tokens = options.auto_batch_tokens});
   std::cerr << fmt::format("synthetic {} ({}) on {} ({}, {} precision): {}\n", spec.config.string(),
                            spec.w4a16 ? "W4A16" : "BF16", f->device(), f->device_name(), precision_name(limits.precision),
                            f->plan().breakdown());
@@ -96,6 +98,14 @@ std::string forward_device_name(const Forward& forward) {
   if (const auto* cuda = dynamic_cast<const CudaForward*>(&forward)) return cuda->device_name();
 #endif
   return forward.device();
+}
+
+std::int64_t forward_batch_tokens(const Forward& forward) {
+#ifdef QG_HAVE_CUDA
+  if (const auto* cuda = dynamic_cast<const CudaForward*>(&forward)) return cuda->plan().limits.max_batch_tokens;
+#endif
+  (void)forward;
+  return 0;
 }
 
 std::unique_ptr<KlRowComparer> open_kl_comparer(const Forward& ref, const Forward& cand) {

@@ -24,6 +24,9 @@ struct ForwardOptions {
   EngineLimits limits;  // CUDA engine
   std::string precision = "accurate";  // CUDA engine: accurate | fast (sets limits.precision; see memory_plan.h)
   bool profile = false;  // CUDA engine: GPU time per phase (forward_profile_report)
+  // CUDA engine: limits.max_batch_tokens is a default, raised to 4096 / 8192 when memory allows (the CLI sets this
+  // unless --max-batch-tokens is given; see grown_batch_tokens in forward/memory_plan.h).
+  bool auto_batch_tokens = false;
 };
 
 // Throws qg::Error for a CUDA device in a build without CUDA, and everything the engines' open() throws.
@@ -47,6 +50,8 @@ std::uint64_t forward_peak_device_bytes(const Forward& forward);
 std::string forward_profile_report(const Forward& forward);
 // The GPU's name ("NVIDIA H100 80GB HBM3") for a CUDA engine, "cpu" otherwise.
 std::string forward_device_name(const Forward& forward);
+// Rows per step the engine runs (after grown_batch_tokens); 0 for the CPU engine.
+std::int64_t forward_batch_tokens(const Forward& forward);
 
 class KlRowComparer;
 // The KL comparer for this pair of engines: on the GPU when both run on the same CUDA device (no logits copied

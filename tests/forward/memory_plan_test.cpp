@@ -95,3 +95,29 @@ TEST_CASE("--device parsing", "[memory_plan]") {
   CHECK_THROWS_AS(parse_precision("fp32"), Error);
   for (const char* bad : {"gpu", "cuda:", "cuda:-1", "cuda:1x", "CPU", ""}) CHECK_THROWS_AS(parse_device(bad), Error);
 }
+
+// The default step size grows to 8192 or 4096 rows only when the extra activations take at most a quarter of what the
+// 2048-row plan leaves free; a given --max-batch-tokens is never passed in (the CLI turns growing off).
+TEST_CASE("memory plan: the default step grows to 4096 / 8192 rows when memory allows", "[memory_plan]") {
+  const Gemma4TextConfig c = e4b();
+  const EngineLimits base{.precision = GemmInputPrecision::kFast};
+  const std::uint64_t weights = 16'000'000'000, dequant = 0, cublas = 32 << 20;
+  auto total = [&](std::int64_t rows) {
+    EngineLimits l = base;
+    l.max_batch_tokens = rows;
+    return plan_memory(c, weights, dequant, l, cublas).total();
+  };
+  const std::uint64_t t2k = total(2048), t4k = total(4096), t8k = total(8192);
+  REQUIRE(t2k < t4k);
+  REQUIRE(t4k < t8k);
+  // Free after the base plan: exactly 4x the extra of 8192 -> 8192; one byte less -> 4096 if its 4x fits.
+  CHECK(grown_batch_tokens(c, weights, dequant, base, cublas, t2k + 4 * (t8k - t2k)) == 8192);
+  CHECK(grown_batch_tokens(c, weights, dequant, base, cublas, t2k + 4 * (t8k - t2k) - 4) == 4096);
+  CHECK(grown_batch_tokens(c, weights, dequant, base, cublas, t2k + 4 * (t4k - t2k)) == 4096);
+  CHECK(grown_batch_tokens(c, weights, dequant, base, cublas, t2k + 4 * (t4k - t2k) - 4) == 2048);
+  CHECK(grown_batch_tokens(c, weights, dequant, base, cublas, t2k - 1) == 2048);  // not even the base: reported later
+  CHECK(grown_batch_tokens(c, weights, dequant, base, cublas, std::uint64_t{139} << 30) == 8192);  // an H200
+  EngineLimits big = base;
+  big.max_batch_tokens = 16384;
+  CHECK(grown_batch_tokens(c, weights, dequant, big, cublas, std::uint64_t{139} << 30) == 16384);  // never shrinks
+}

@@ -148,13 +148,16 @@ std::unique_ptr<CudaForward::Impl> start_impl(Gemma4Config config, const CudaFor
 
 void plan_and_check(CudaForward::Impl& e, std::uint64_t weight_bytes, std::int64_t max_quantized,
                     const std::string& what, bool weights_resident) {
-  e.plan = plan_memory(e.config.text, weight_bytes, static_cast<std::uint64_t>(max_quantized) * 2, e.options.limits,
-                       cuda::Gemm::kDefaultWorkspaceBytes);
   std::size_t free_bytes = 0, total = 0;
   QG_CUDA_CHECK(cudaMemGetInfo(&free_bytes, &total));
   // Once the weights are on the GPU, they are already out of the free figure.
   const std::uint64_t available = free_bytes + (weights_resident ? weight_bytes : 0);
   const std::uint64_t usable = available > e.options.headroom_bytes ? available - e.options.headroom_bytes : 0;
+  const auto dequant_bytes = static_cast<std::uint64_t>(max_quantized) * 2;
+  if (e.options.grow_batch_tokens)
+    e.options.limits.max_batch_tokens = grown_batch_tokens(e.config.text, weight_bytes, dequant_bytes, e.options.limits,
+                                                           cuda::Gemm::kDefaultWorkspaceBytes, usable);
+  e.plan = plan_memory(e.config.text, weight_bytes, dequant_bytes, e.options.limits, cuda::Gemm::kDefaultWorkspaceBytes);
   check_plan_fits(e.plan, e.config.text, usable,
                   fmt::format("{} on cuda:{} ({})", what, e.device, e.device_name));
 }

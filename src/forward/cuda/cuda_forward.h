@@ -47,6 +47,9 @@ struct CudaForwardOptions {
   // Fast precision: the fused attention kernel, one-pass attention inputs and the merged q/k/v GEMM where the head
   // dims allow them. false runs attention by GEMMs and the separate kernels instead (tests compare the two).
   bool fused_kernels = true;
+  // Raise limits.max_batch_tokens to 4096 or 8192 when memory allows (grown_batch_tokens in memory_plan.h): the CLI
+  // sets it when --max-batch-tokens is not given.
+  bool grow_batch_tokens = false;
 };
 
 // Random weights for a synthetic model (speed and memory runs without a checkpoint).

@@ -208,7 +208,8 @@ nlohmann::json kl_end_to_end(const BenchEngineArgs& a, const std::vector<ModelCh
                                static_cast<double>(p.tokens_scored) / p.seconds);
   };
   KlRun run;
-  bool overlapped = false;  // the reference one chunk ahead on a second thread (evals/kl_overlap.h)
+  bool overlapped = false;  // the reference one group ahead on a second thread (evals/kl_overlap.h)
+  std::size_t chunks_per_call = 1;
   std::optional<KlCompactMeasurement> compact;  // --kl-compact-k: the exact run plus the two compact-cache passes
   if (a.kl_compact_k > 0) {
     const CompactCacheFile file;
@@ -221,10 +222,11 @@ nlohmann::json kl_end_to_end(const BenchEngineArgs& a, const std::vector<ModelCh
   } else {
     const auto comparer = open_kl_comparer(*ref, *cand);
     const auto rows_bytes = static_cast<std::size_t>(plan.scored_per_chunk * ref->config().n_vocab) * 4;
-    const auto second = a.no_overlap ? nullptr : open_second_kl_comparer(*ref, *cand, rows_bytes);
-    overlapped = second != nullptr;
-    if (second)
-      run = run_kl_overlapped(*ref, *cand, plan, options, *comparer, *second);
+    const KlOverlap overlap = a.no_overlap ? KlOverlap{} : open_kl_overlap(*ref, *cand, plan.ctx, rows_bytes);
+    overlapped = overlap.second != nullptr;
+    chunks_per_call = overlap.chunks_per_call;
+    if (overlap.second)
+      run = run_kl_overlapped(*ref, *cand, plan, options, *comparer, *overlap.second, overlap.chunks_per_call);
     else
       run = run_kl(*ref, *cand, plan, options, comparer.get());
   }
@@ -242,13 +244,13 @@ nlohmann::json kl_end_to_end(const BenchEngineArgs& a, const std::vector<ModelCh
       "KL, statistics, bookkeeping): {:.2f} s = {:.1f} % of the run\n  mean KL {:.6g}\n",
       models[0].label, models[1].label, forward_device_name(*cand), plan.chunks.size(), plan.ctx,
       run.progress.tokens_scored, total_s, static_cast<double>(run.progress.tokens_scored) / total_s, open_s,
-      overlapped ? "; the reference one chunk ahead of the candidate" : "", run.progress.forward_seconds, tokenize_s, outside, 100.0 * outside / total_s, summary.kl_mean.value);
+      overlapped ? fmt::format("; {} chunks a forward call, the reference one call ahead of the candidate", chunks_per_call) : "", run.progress.forward_seconds, tokenize_s, outside, 100.0 * outside / total_s, summary.kl_mean.value);
   nlohmann::json out = {{"reference", models[0].label}, {"candidate", models[1].label}, {"device", forward_device_name(*cand)},
           {"chunks", plan.chunks.size()}, {"ctx", plan.ctx}, {"scored_tokens", run.progress.tokens_scored},
           {"seconds", total_s}, {"tokenize_seconds", tokenize_s}, {"forward_seconds", run.progress.forward_seconds},
           {"outside_forward_fraction", outside / total_s}, {"open_seconds", open_s},
           {"scored_tokens_per_second", static_cast<double>(run.progress.tokens_scored) / total_s},
-          {"kl_mean", summary.kl_mean.value}, {"overlapped", overlapped}, {"corpus", corpus.identity}};
+          {"kl_mean", summary.kl_mean.value}, {"overlapped", overlapped}, {"chunks_per_call", chunks_per_call}, {"corpus", corpus.identity}};
   if (compact) out["kl_compact"] = report_kl_compact(*compact, models, a, ref->config().n_vocab, plan.chunks.size());
   return out;
 }

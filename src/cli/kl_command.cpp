@@ -109,8 +109,8 @@ CommandRunner register_kl(CLI::App& app) {
   cmd->add_option("--ref-cache-topk", a->ref_cache_topk, "K of --save-ref-cache")->capture_default_str();
   cmd->add_flag("--no-overlap", a->no_overlap,
                 "CUDA, both models resident: run the reference strictly before the candidate on each chunk (by "
-                "default it runs one chunk ahead on a second thread when the GPU has room for a second chunk of "
-                "reference rows; same results, faster)");
+                "default each model runs a step's worth of chunks per call, the reference one call ahead on a second "
+                "thread, when the GPU has room for two such groups of reference rows; same results, faster)");
   cmd->add_option("--ref-cache-tail", a->ref_cache_tail,
                   "KL tail estimate from a compact cache: proportional or log-sum (a lower bound)")
       ->capture_default_str();
@@ -312,9 +312,9 @@ CommandRunner register_kl(CLI::App& app) {
       check_kl_pair(ref->config(), cand->config(), a->ref, a->cand);
       const auto comparer = open_kl_comparer(*ref, *cand);
       const auto rows_bytes = static_cast<std::size_t>(plan.scored_per_chunk * ref->config().n_vocab) * 4;
-      const auto second = a->no_overlap ? nullptr : open_second_kl_comparer(*ref, *cand, rows_bytes);
-      if (second)
-        run = run_kl_overlapped(*ref, *cand, plan, options, *comparer, *second);
+      const KlOverlap overlap = a->no_overlap ? KlOverlap{} : open_kl_overlap(*ref, *cand, plan.ctx, rows_bytes);
+      if (overlap.second)
+        run = run_kl_overlapped(*ref, *cand, plan, options, *comparer, *overlap.second, overlap.chunks_per_call);
       else
         run = run_kl(*ref, *cand, plan, options, comparer.get());
     }

@@ -226,12 +226,22 @@ std::int64_t scored_rows(const KlChunkPlan& plan, const LogitsChunk& lc, std::in
 }
 
 void LiveKlReference::fill(std::size_t index, const std::vector<TokenId>& chunk, KlRowComparer& comparer) {
-  check_tokens(ref_.config(), chunk, 0, fmt::format("chunk {}", index));
-  ref_.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
+  (void)chunk;  // plan_.chunks[index]
+  keep_reference_rows(ref_, plan_, index, 1, comparer, options_);
+}
+
+void keep_reference_rows(Forward& ref, const KlChunkPlan& plan, std::size_t first, std::size_t count,
+                         KlRowComparer& comparer, const ScoreOptions& options) {
+  std::vector<TokenSpan> batch;
+  for (std::size_t ci = first; ci < first + count; ++ci) {
+    check_tokens(ref.config(), plan.chunks[ci], 0, fmt::format("chunk {}", ci));
+    batch.emplace_back(plan.chunks[ci]);
+  }
+  ref.score(batch, [&](const LogitsChunk& lc) {
     std::int64_t r0 = 0, row = 0;
-    const std::int64_t n = scored_rows(plan_, lc, &r0, &row);
-    if (n > 0) comparer.keep_reference(lc, r0, row, n);
-  }, options_);
+    const std::int64_t n = scored_rows(plan, lc, &r0, &row);
+    if (n > 0) comparer.keep_reference(lc, r0, static_cast<std::int64_t>(lc.sequence) * plan.scored_per_chunk + row, n);
+  }, options);
 }
 
 namespace {
@@ -277,41 +287,52 @@ void run_kl_range(KlReference& reference, Forward& cand, const KlChunkPlan& plan
 
 void compare_kl_chunk(Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options, KlRowComparer& comparer,
                       std::size_t ci, KlRun& run) {
+  compare_kl_chunks(cand, plan, options, comparer, ci, 1, run);
+}
+
+void compare_kl_chunks(Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options, KlRowComparer& comparer,
+                       std::size_t first_chunk, std::size_t count, KlRun& run) {
   const std::int64_t first = plan.first_scored_row;
-  const auto& chunk = plan.chunks[ci];
-  const std::string what = fmt::format("chunk {}", ci);
-  check_tokens(cand.config(), chunk, 0, what);
+  std::vector<TokenSpan> batch;
+  for (std::size_t ci = first_chunk; ci < first_chunk + count; ++ci) {
+    check_tokens(cand.config(), plan.chunks[ci], 0, fmt::format("chunk {}", ci));
+    batch.emplace_back(plan.chunks[ci]);
+  }
   run.progress.n_chunks = static_cast<std::int64_t>(plan.chunks.size());
   std::vector<metrics::TokenKl> results;
-  metrics::KlAccumulator chunk_acc;
-  cand.score(TokenSpan(chunk), [&](const LogitsChunk& lc) {
+  std::vector<metrics::KlAccumulator> chunk_acc(count);  // merged in chunk order: the sums of one chunk per call
+  cand.score(batch, [&](const LogitsChunk& lc) {
     const auto m0 = std::chrono::steady_clock::now();
     std::int64_t r0 = 0, row = 0;
     const std::int64_t n = scored_rows(plan, lc, &r0, &row);
     if (n == 0) return;
+    const std::size_t ci = first_chunk + lc.sequence;
+    const auto& chunk = plan.chunks[ci];
     const std::int64_t pos0 = first + row;
-    comparer.compare(lc, r0, row, TokenSpan(chunk).subspan(static_cast<std::size_t>(pos0 + 1), static_cast<std::size_t>(n)),
-                     results);
+    comparer.compare(lc, r0, static_cast<std::int64_t>(lc.sequence) * plan.scored_per_chunk + row,
+                     TokenSpan(chunk).subspan(static_cast<std::size_t>(pos0 + 1), static_cast<std::size_t>(n)), results);
     for (std::int64_t i = 0; i < n; ++i) {
       const metrics::TokenKl& t = results[static_cast<std::size_t>(i)];
       const std::int64_t pos = pos0 + i;
       if (!std::isfinite(t.kl) || !std::isfinite(t.kl_reverse) || !std::isfinite(t.nll_ref) ||
           !std::isfinite(t.nll_cand))
-        throw Error(fmt::format("{}, row {}: non-finite KL/NLL (KL {}, NLL ref {}, NLL cand {}): a model "
+        throw Error(fmt::format("chunk {}, row {}: non-finite KL/NLL (KL {}, NLL ref {}, NLL cand {}): a model "
                                 "produced inf/NaN logits",
-                                what, pos, t.kl, t.nll_ref, t.nll_cand));
-      chunk_acc.add(t);
+                                ci, pos, t.kl, t.nll_ref, t.nll_cand));
+      chunk_acc[lc.sequence].add(t);
       if (options.on_token)
         options.on_token(static_cast<std::int64_t>(ci), pos, chunk[static_cast<std::size_t>(pos + 1)], t);
     }
     run.metric_seconds += seconds_since(m0);
   }, kl_score_options(plan, options, comparer));
-  run.acc.merge(chunk_acc);
-  run.progress.chunks_done = static_cast<std::int64_t>(ci) + 1;
-  run.progress.tokens_scored = run.acc.count();
-  run.progress.seconds = seconds_since(run.start);
-  run.progress.forward_seconds = run.progress.seconds - run.metric_seconds;
-  if (options.on_chunk) options.on_chunk(run.progress);
+  for (std::size_t g = 0; g < count; ++g) {
+    run.acc.merge(chunk_acc[g]);
+    run.progress.chunks_done = static_cast<std::int64_t>(first_chunk + g) + 1;
+    run.progress.tokens_scored = run.acc.count();
+    run.progress.seconds = seconds_since(run.start);
+    run.progress.forward_seconds = run.progress.seconds - run.metric_seconds;
+    if (options.on_chunk) options.on_chunk(run.progress);
+  }
 }
 
 }  // namespace qg

@@ -184,5 +184,15 @@ void run_kl_range(KlReference& reference, Forward& cand, const KlChunkPlan& plan
 // scored rows with those `comparer` holds, adds them to `run` and reports progress.
 void compare_kl_chunk(Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options, KlRowComparer& comparer,
                       std::size_t ci, KlRun& run);
+// The same for chunks [first, first + count) in one forward call (one engine step when they fit it): chunk
+// first + g's scored rows are the comparer's rows [g * scored_per_chunk, (g + 1) * scored_per_chunk). Results,
+// on_token order and accumulation are those of `count` single-chunk calls (a chunk's logits do not depend on what
+// it is batched with, forward/cuda/gemm.h).
+void compare_kl_chunks(Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options, KlRowComparer& comparer,
+                       std::size_t first, std::size_t count, KlRun& run);
+// The reference's side: its scored rows of chunks [first, first + count), run in one call, into the comparer's rows
+// as compare_kl_chunks reads them (begin_chunk already called for count * scored_per_chunk rows).
+void keep_reference_rows(Forward& ref, const KlChunkPlan& plan, std::size_t first, std::size_t count,
+                         KlRowComparer& comparer, const ScoreOptions& options);
 
 }  // namespace qg

@@ -1,6 +1,7 @@
 #include "evals/kl_overlap.h"
 
 #include <condition_variable>
+#include <algorithm>
 #include <exception>
 #include <mutex>
 #include <thread>
@@ -11,8 +12,8 @@ namespace qg {
 
 namespace {
 
-// Which chunks' reference rows are kept and which are compared, handed between the two threads. Chunk i uses
-// comparer i % 2, so the reference may start chunk i once chunk i - 2 is compared.
+// Which groups' reference rows are kept and which are compared, handed between the two threads. Group i uses
+// comparer i % 2, so the reference may start group i once group i - 2 is compared.
 class Handoff {
  public:
   // Reference thread: false when the run is over (stopped, or the candidate failed).
@@ -67,26 +68,29 @@ class Handoff {
 }  // namespace
 
 KlRun run_kl_overlapped(Forward& ref, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options,
-                        KlRowComparer& even, KlRowComparer& odd) {
+                        KlRowComparer& even, KlRowComparer& odd, std::size_t chunks_per_call) {
   check_kl_pair(ref.config(), cand.config(), "model", "model");
   if (even.logits_on_device() != odd.logits_on_device())
     throw Error("run_kl_overlapped: the two comparers must take logits from the same place");
-  LiveKlReference live(ref, plan,
-                       ScoreOptions{.chunk_rows = options.chunk_rows,
-                                    .first_logit_row = plan.first_scored_row,
-                                    .logits_on_device = even.logits_on_device()});
-  auto comparer = [&](std::size_t ci) -> KlRowComparer& { return ci % 2 == 0 ? even : odd; };
-  const std::size_t n = plan.chunks.size();
+  if (chunks_per_call < 1) throw Error("run_kl_overlapped: chunks_per_call must be >= 1");
+  const ScoreOptions ref_options{.chunk_rows = options.chunk_rows,
+                                 .first_logit_row = plan.first_scored_row,
+                                 .logits_on_device = even.logits_on_device()};
+  // Group i: chunks [i * G, min(n, (i + 1) * G)), its reference rows in comparer i % 2.
+  const std::size_t n = plan.chunks.size(), groups = (n + chunks_per_call - 1) / chunks_per_call;
+  auto first_of = [&](std::size_t gi) { return gi * chunks_per_call; };
+  auto count_of = [&](std::size_t gi) { return std::min(chunks_per_call, n - first_of(gi)); };
+  auto comparer = [&](std::size_t gi) -> KlRowComparer& { return gi % 2 == 0 ? even : odd; };
   Handoff handoff;
   std::thread reference([&] {
     try {
-      for (std::size_t ci = 0; ci < n; ++ci) {
-        if (!handoff.wait_until_free(ci)) return;
-        KlRowComparer& c = comparer(ci);
-        c.begin_chunk(plan.scored_per_chunk, ref.config().n_vocab);
-        live.fill(ci, plan.chunks[ci], c);
+      for (std::size_t gi = 0; gi < groups; ++gi) {
+        if (!handoff.wait_until_free(gi)) return;
+        KlRowComparer& c = comparer(gi);
+        c.begin_chunk(static_cast<std::int64_t>(count_of(gi)) * plan.scored_per_chunk, ref.config().n_vocab);
+        keep_reference_rows(ref, plan, first_of(gi), count_of(gi), c, ref_options);
         c.wait_reference_kept();
-        handoff.kept(ci);
+        handoff.kept(gi);
       }
     } catch (...) {
       handoff.failed(std::current_exception());
@@ -95,14 +99,14 @@ KlRun run_kl_overlapped(Forward& ref, Forward& cand, const KlChunkPlan& plan, co
   KlRun run;
   run.progress.n_chunks = static_cast<std::int64_t>(n);
   try {
-    for (std::size_t ci = 0; ci < n; ++ci) {
+    for (std::size_t gi = 0; gi < groups; ++gi) {
       if (options.should_stop && options.should_stop()) {
         run.partial = true;
         break;
       }
-      handoff.wait_until_kept(ci);
-      compare_kl_chunk(cand, plan, options, comparer(ci), ci, run);
-      handoff.compared(ci);
+      handoff.wait_until_kept(gi);
+      compare_kl_chunks(cand, plan, options, comparer(gi), first_of(gi), count_of(gi), run);
+      handoff.compared(gi);
     }
   } catch (...) {
     handoff.stop();

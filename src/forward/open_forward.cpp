@@ -1,3 +1,4 @@
+#include <algorithm>
 #include "forward/open_forward.h"
 
 #include <fmt/format.h>
@@ -115,15 +116,21 @@ std::unique_ptr<KlRowComparer> open_kl_comparer(const Forward& ref, const Forwar
   return host_kl_comparer();
 }
 
-std::unique_ptr<KlRowComparer> open_second_kl_comparer(const Forward& ref, const Forward& cand,
-                                                       std::size_t rows_bytes) {
+KlOverlap open_kl_overlap(const Forward& ref, const Forward& cand, std::int64_t ctx, std::size_t rows_bytes) {
+  KlOverlap o;
 #ifdef QG_HAVE_CUDA
-  if (ref.device().rfind("cuda", 0) == 0 && ref.device() == cand.device() && device_has_room_for_kl_rows(2 * rows_bytes))
-    return device_kl_comparer();
+  if (ref.device().rfind("cuda", 0) != 0 || ref.device() != cand.device() || ctx < 1) return o;
+  const std::int64_t step = std::min(forward_batch_tokens(ref), forward_batch_tokens(cand));
+  for (auto g = static_cast<std::size_t>(std::max<std::int64_t>(1, step / ctx)); g >= 1; g /= 2)
+    if (device_has_room_for_kl_rows(2 * g * rows_bytes)) {
+      o.second = device_kl_comparer();
+      o.chunks_per_call = g;
+      return o;
+    }
 #else
-  (void)ref, (void)cand, (void)rows_bytes;
+  (void)ref, (void)cand, (void)ctx, (void)rows_bytes;
 #endif
-  return nullptr;
+  return o;
 }
 
 std::unique_ptr<evals::MmluRowScorer> open_mmlu_row_scorer(const Forward& forward) {

@@ -57,11 +57,16 @@ class KlRowComparer;
 // The KL comparer for this pair of engines: on the GPU when both run on the same CUDA device (no logits copied
 // to the host), else on the host.
 std::unique_ptr<KlRowComparer> open_kl_comparer(const Forward& ref, const Forward& cand);
-// A second GPU comparer, for run_kl_overlapped (evals/kl_overlap.h), when both engines run on the same CUDA device
-// and it has room for two chunks of reference rows (2 x `rows_bytes`, asked before either comparer holds rows);
-// else nullptr, and the models run one after the other (two CPU engines would only compete for the same cores).
-std::unique_ptr<KlRowComparer> open_second_kl_comparer(const Forward& ref, const Forward& cand,
-                                                       std::size_t rows_bytes);
+// What run_kl_overlapped (evals/kl_overlap.h) needs when both engines run on the same CUDA device: a second GPU
+// comparer and the chunks per forward call, as many as fill one engine step (its rows per step / ctx), halved
+// until the GPU has room for two groups of reference rows (2 x chunks x `rows_bytes`, asked before either
+// comparer holds rows). `second` is nullptr when the engines are elsewhere or not even one chunk each fits: the
+// models then run one after the other (two CPU engines would only compete for the same cores).
+struct KlOverlap {
+  std::unique_ptr<KlRowComparer> second;
+  std::size_t chunks_per_call = 1;
+};
+KlOverlap open_kl_overlap(const Forward& ref, const Forward& cand, std::int64_t ctx, std::size_t rows_bytes);
 
 namespace evals {
 class MmluRowScorer;

@@ -1,5 +1,6 @@
 // run_kl_overlapped on two CUDA engines with GPU comparers: each engine on its own stream from its own thread,
-// the reference's rows copied on its stream and compared on the candidate's. Equal to run_kl bit for bit.
+// the reference's rows copied on its stream and compared on the candidate's, one chunk or a group of chunks per
+// forward call. Equal to run_kl bit for bit.
 #include "evals/kl_overlap.h"
 
 #include "catch.h"
@@ -29,7 +30,10 @@ TEST_CASE("kl overlapped on the CUDA engine: bit-identical to run_kl with the GP
   const auto one = device_kl_comparer();
   (void)run_kl(*ref, *cand, plan, record(seq), one.get());
   const auto even = device_kl_comparer(), odd = device_kl_comparer();
-  const KlRun run = run_kl_overlapped(*ref, *cand, plan, record(ovl), *even, *odd);
+  // One chunk a call, or three (384 rows over four 96-row steps, the last group one chunk).
+  const std::size_t per_call = GENERATE(1, 3);
+  CAPTURE(per_call);
+  const KlRun run = run_kl_overlapped(*ref, *cand, plan, record(ovl), *even, *odd, per_call);
   REQUIRE(seq.size() == 7 * 63);
   REQUIRE(ovl.size() == seq.size());
   std::size_t differ = 0;

@@ -77,10 +77,13 @@ TEST_CASE("kl overlapped: the same per-token results and statistics as run_kl, b
   std::vector<Token> seq, ovl;
   const KlRun a = run_kl(*ref, *cand, plan, recording(seq));
   const auto even = host_kl_comparer(), odd = host_kl_comparer();
+  // 1 chunk a call, or groups of 2 or 3 (a short last group: 5 = 2 + 2 + 1 = 3 + 2).
+  const std::size_t per_call = GENERATE(1, 2, 3);
+  CAPTURE(per_call);
   int chunk_reports = 0;
   KlRunOptions o = recording(ovl);
   o.on_chunk = [&](const KlProgress& p) { CHECK(p.chunks_done == ++chunk_reports); };
-  const KlRun b = run_kl_overlapped(*ref, *cand, plan, o, *even, *odd);
+  const KlRun b = run_kl_overlapped(*ref, *cand, plan, o, *even, *odd, per_call);
   REQUIRE(seq.size() == 5 * 31);
   REQUIRE(ovl.size() == seq.size());
   for (std::size_t i = 0; i < seq.size(); ++i) {
@@ -126,6 +129,13 @@ TEST_CASE("kl overlapped: a reference or candidate error is rethrown, a stop end
           "synthetic engine failure");
     CHECK(got.size() == 31);
     CHECK(counting.calls() <= 3);
+  }
+  SECTION("groups of two, the reference fails on its second call: chunks 0-1 were compared") {
+    FailingForward failing(*ref, 1);
+    std::vector<Token> got;
+    CHECK(message_of([&] { (void)run_kl_overlapped(failing, *cand, plan, recording(got), *even, *odd, 2); }) ==
+          "synthetic engine failure");
+    CHECK(got.size() == 2 * 31);
   }
   SECTION("should_stop after two chunks: a partial run of two chunks") {
     int polls = 0;

@@ -17,6 +17,7 @@ using Catch::Approx;  // Catch2 v3
 #endif
 #include "common/error.h"
 #include "forward/cpu/cpu_forward.h"
+#include "kl_fixture_inputs.h"
 #include "model/fixture_util.h"
 #include "test_paths.h"
 #include "text/tokenizer.h"
@@ -33,18 +34,8 @@ std::vector<TokenId> iota_ids(int n) {
   return ids;
 }
 
-std::vector<TokenId> random_ids(int n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<TokenId> id(3, 511);
-  std::vector<TokenId> ids(static_cast<std::size_t>(n));
-  for (auto& x : ids) x = id(rng);
-  return ids;
-}
-
-
-std::unique_ptr<CpuForward> open_fixture(const std::string& name) {
-  return CpuForward::open(test::gemma4_fixture(name), CpuForwardOptions{.n_threads = 2});
-}
+std::vector<TokenId> random_ids(int n, unsigned seed) { return test::random_fixture_ids(n, seed); }
+std::unique_ptr<CpuForward> open_fixture(const std::string& name) { return test::open_cpu_fixture(name); }
 // The call throws qg::Error whose message contains `part` (Catch2 v2 and v3 alike, no matchers).
 #define CHECK_THAT_ERROR(call, part)        \
   do {                                      \

@@ -4,14 +4,11 @@
 #include "evals/kl_overlap.h"
 
 #include <atomic>
-#include <random>
 
 #include "catch.h"
 #include "error_message.h"
 #include "common/error.h"
-#include "forward/cpu/cpu_forward.h"
-#include "model/fixture_util.h"
-#include "test_paths.h"
+#include "kl_fixture_inputs.h"
 
 using namespace qg;
 using qg::test::message_of;
@@ -19,17 +16,8 @@ using qg::test::message_of;
 namespace {
 constexpr TokenId kBos = 2;
 
-std::vector<TokenId> random_ids(int n, unsigned seed) {
-  std::mt19937 rng(seed);
-  std::uniform_int_distribution<TokenId> id(3, 511);
-  std::vector<TokenId> ids(static_cast<std::size_t>(n));
-  for (auto& x : ids) x = id(rng);
-  return ids;
-}
-
-std::unique_ptr<CpuForward> open_fixture(const std::string& name) {
-  return CpuForward::open(test::gemma4_fixture(name), CpuForwardOptions{.n_threads = 1});
-}
+using test::random_fixture_ids;
+std::unique_ptr<CpuForward> open_fixture(const std::string& name) { return test::open_cpu_fixture(name, 1); }
 
 struct Token {
   std::int64_t chunk, row;
@@ -72,7 +60,7 @@ class FailingForward final : public Forward {
 TEST_CASE("kl overlapped: the same per-token results and statistics as run_kl, bit for bit", "[kl]") {
   auto ref = open_fixture("e_style");
   auto cand = open_fixture("e_style_w4a16");
-  const auto plan = plan_kl_chunks(random_ids(5 * 63 + 11, 7), kBos, {.ctx = 64});
+  const auto plan = plan_kl_chunks(random_fixture_ids(5 * 63 + 11, 7), kBos, {.ctx = 64});
   REQUIRE(plan.chunks.size() == 5);  // odd: the last chunk uses the even comparer again
   std::vector<Token> seq, ovl;
   const KlRun a = run_kl(*ref, *cand, plan, recording(seq));
@@ -111,7 +99,7 @@ TEST_CASE("kl overlapped: the same per-token results and statistics as run_kl, b
 TEST_CASE("kl overlapped: a reference or candidate error is rethrown, a stop ends the run", "[kl]") {
   auto ref = open_fixture("e_style");
   auto cand = open_fixture("e_style_w4a16");
-  const auto plan = plan_kl_chunks(random_ids(6 * 63, 8), kBos, {.ctx = 64});
+  const auto plan = plan_kl_chunks(random_fixture_ids(6 * 63, 8), kBos, {.ctx = 64});
   REQUIRE(plan.chunks.size() == 6);
   const auto even = host_kl_comparer(), odd = host_kl_comparer();
   SECTION("the reference fails on chunk 3: chunks 0-2 were compared, then its error") {

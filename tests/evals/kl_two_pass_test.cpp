@@ -2,27 +2,17 @@
 // reopened per block, a buffer smaller than one chunk refused, Ctrl-C semantics kept.
 #include "evals/kl_two_pass.h"
 
-#include <random>
 
 #include "catch.h"
 #include "common/error.h"
-#include "forward/cpu/cpu_forward.h"
-#include "model/fixture_util.h"
+#include "kl_fixture_inputs.h"
 #include "test_paths.h"
 
 using namespace qg;
 
 namespace {
-std::vector<TokenId> corpus_ids(int n) {
-  std::mt19937 rng(5);
-  std::uniform_int_distribution<TokenId> id(3, 511);
-  std::vector<TokenId> ids(static_cast<std::size_t>(n));
-  for (auto& x : ids) x = id(rng);
-  return ids;
-}
-std::unique_ptr<Forward> open_fixture(const std::string& name) {
-  return CpuForward::open(test::gemma4_fixture(name), CpuForwardOptions{.n_threads = 2});
-}
+std::vector<TokenId> corpus_ids(int n) { return test::random_fixture_ids(n, 5); }
+std::unique_ptr<Forward> open_fixture(const std::string& name) { return test::open_cpu_fixture(name); }
 struct Collected {
   std::vector<metrics::TokenKl> tokens;
   std::vector<std::pair<std::int64_t, std::int64_t>> where;

@@ -281,13 +281,8 @@ void run_kl_range(KlReference& reference, Forward& cand, const KlChunkPlan& plan
     check_tokens(cand.config(), plan.chunks[ci], 0, fmt::format("chunk {}", ci));
     comparer.begin_chunk(plan.scored_per_chunk, cand.config().n_vocab);
     reference.fill(ci, plan.chunks[ci], comparer);
-    compare_kl_chunk(cand, plan, options, comparer, ci, run);
+    compare_kl_chunks(cand, plan, options, comparer, ci, 1, run);
   }
-}
-
-void compare_kl_chunk(Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options, KlRowComparer& comparer,
-                      std::size_t ci, KlRun& run) {
-  compare_kl_chunks(cand, plan, options, comparer, ci, 1, run);
 }
 
 void compare_kl_chunks(Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options, KlRowComparer& comparer,

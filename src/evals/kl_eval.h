@@ -180,14 +180,11 @@ KlRun run_kl(KlReference& reference, Forward& cand, const KlChunkPlan& plan, con
 // the results are bit-identical. Sets run.partial and returns when should_stop says so.
 void run_kl_range(KlReference& reference, Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options,
                   KlRowComparer& comparer, std::size_t begin, std::size_t end, KlRun& run);
-// One chunk of run_kl_range after the reference rows are kept: runs the candidate on chunk `ci`, compares its
-// scored rows with those `comparer` holds, adds them to `run` and reports progress.
-void compare_kl_chunk(Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options, KlRowComparer& comparer,
-                      std::size_t ci, KlRun& run);
-// The same for chunks [first, first + count) in one forward call (one engine step when they fit it): chunk
-// first + g's scored rows are the comparer's rows [g * scored_per_chunk, (g + 1) * scored_per_chunk). Results,
-// on_token order and accumulation are those of `count` single-chunk calls (a chunk's logits do not depend on what
-// it is batched with, forward/cuda/gemm.h).
+// The candidate's side of run_kl_range, for chunks [first, first + count) in one forward call (one engine step when
+// they fit it), after their reference rows are kept: compares the scored rows with those `comparer` holds, adds them
+// to `run` and reports progress after each chunk. Chunk first + g's scored rows are the comparer's rows
+// [g * scored_per_chunk, (g + 1) * scored_per_chunk). Results, on_token order and accumulation are those of `count`
+// single-chunk calls (a chunk's logits do not depend on what it is batched with, forward/cuda/gemm.h).
 void compare_kl_chunks(Forward& cand, const KlChunkPlan& plan, const KlRunOptions& options, KlRowComparer& comparer,
                        std::size_t first, std::size_t count, KlRun& run);
 // The reference's side: its scored rows of chunks [first, first + count), run in one call, into the comparer's rows

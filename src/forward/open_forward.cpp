@@ -1,8 +1,8 @@
-#include <algorithm>
 #include "forward/open_forward.h"
 
 #include <fmt/format.h>
 
+#include <algorithm>
 #include <charconv>
 #include <iostream>
 
